@@ -1,0 +1,1 @@
+"""photo_assets: offline analysis of personal photo libraries as Dagster assets."""

@@ -1,0 +1,1 @@
+"""The analysis core: plain Python + numpy, no Dagster. One module per analysis."""

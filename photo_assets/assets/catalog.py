@@ -1,0 +1,46 @@
+"""`photos`: the catalog of one batch — content hash, metadata, and a recorded error for every file that fails."""
+
+import dagster as dg
+import pyarrow.compute as pc
+
+from photo_assets.assets.metadata import error_counts, preview
+from photo_assets.catalog import catalog_batch
+from photo_assets.partitions import photo_batches
+from photo_assets.resources import PhotoLibrary
+
+CATALOG_GROUP = "catalog"
+CATALOG_VERSION = "catalog-v1"
+
+
+@dg.asset(
+    partitions_def=photo_batches,
+    group_name=CATALOG_GROUP,
+    kinds={"python", "parquet"},
+    code_version=CATALOG_VERSION,
+    check_specs=[dg.AssetCheckSpec("every_manifest_file_catalogued", asset="photos")],
+)
+def photos(context: dg.AssetExecutionContext, photo_library: PhotoLibrary) -> dg.MaterializeResult:
+    """Every file of the batch's manifest, with photo_id = sha256 of its bytes, size, dimensions after EXIF
+    orientation, capture time, camera, GPS, and `error` (null when the photo is fine)."""
+    root, entries = photo_library.manifest(context.partition_key)
+    table = catalog_batch(root, entries)
+    path = photo_library.store().write_batch("photos", context.partition_key, table)
+    errors = error_counts(table)
+    located = int(pc.sum(pc.is_valid(table["latitude"])).as_py() or 0)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": table.num_rows,
+            "path": dg.MetadataValue.path(str(path)),
+            "errors": sum(errors.values()),
+            "errors_by_kind": dg.MetadataValue.json(errors),
+            "photos_with_gps": located,
+            "preview": preview(table, ["path", "format", "width", "height", "latitude", "longitude", "error"]),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="every_manifest_file_catalogued",
+                passed=table.num_rows == len(entries),
+                metadata={"manifest_files": len(entries), "catalog_rows": table.num_rows},
+            )
+        ],
+    )

@@ -1,0 +1,89 @@
+"""`photo-assets`: catalogue and analyse a library from the command line, against the configured Dagster instance."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from photo_assets import settings
+
+# Without DAGSTER_HOME, runs are recorded in the project's own instance: the one `dagster dev` shows.
+DEFAULT_DAGSTER_HOME = settings.PROJECT_DIR / "dagster_home"
+# The command prints one line per batch; Dagster's step-by-step log stays in the instance (and the UI).
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _apply_paths(args: argparse.Namespace) -> None:
+    """Flags win over the environment; the Dagster resources read the same variables."""
+    if getattr(args, "library", None):
+        os.environ[settings.LIBRARY_ENV] = str(Path(args.library).resolve())
+    if args.data:
+        os.environ[settings.DATA_ENV] = str(Path(args.data).resolve())
+    settings.data_dir().mkdir(parents=True, exist_ok=True)
+    if not os.environ.get("DAGSTER_HOME"):
+        DEFAULT_DAGSTER_HOME.mkdir(parents=True, exist_ok=True)
+        os.environ["DAGSTER_HOME"] = str(DEFAULT_DAGSTER_HOME)
+
+
+def run(args: argparse.Namespace) -> int:
+    _apply_paths(args)
+    import dagster as dg
+
+    from photo_assets.definitions import defs
+    from photo_assets.library import ScanCursor
+    from photo_assets.partitions import photo_batches
+    from photo_assets.resources import PhotoLibrary
+    from photo_assets.sensors import BATCH_ASSETS, plan_batches
+
+    if not settings.library_dir().is_dir():
+        print(f"error: library folder not found: {settings.library_dir()}", file=sys.stderr)
+        return 2
+    instance = dg.DagsterInstance.get()
+    # Everything pending becomes a batch now: nobody is waiting for a trickle import to fill up.
+    photo_library = PhotoLibrary(
+        library_dir=str(settings.library_dir()), data_dir=str(settings.data_dir()), max_wait_seconds=0
+    )
+    known = set(instance.get_dynamic_partitions(photo_batches.name))
+    started = time.monotonic()
+    _, new, rerun, summary = plan_batches(photo_library, ScanCursor(), known, time_budget_s=None)
+    print(f"library {settings.library_dir()}: {summary}", flush=True)
+    if new:
+        instance.add_dynamic_partitions(photo_batches.name, new)
+    batch_job = defs.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection=BATCH_ASSETS.resolve(defs.resolve_asset_graph())
+    )
+    failed = 0
+    for index, batch_key in enumerate(new + rerun, start=1):
+        result = batch_job.execute_in_process(
+            instance=instance, partition_key=batch_key, raise_on_error=False, run_config=QUIET_LOGS
+        )
+        failed += not result.success
+        counts = {
+            event.asset_key.to_user_string(): event.step_materialization_data.materialization.metadata.get(
+                "dagster/row_count"
+            )
+            for event in result.get_asset_materialization_events()
+        }
+        rows = ", ".join(f"{name} {value.value if value else 0}" for name, value in sorted(counts.items()))
+        status = "ok" if result.success else "FAILED"
+        print(f"[{index}/{len(new) + len(rerun)}] batch {batch_key}: {status} ({rows})", flush=True)
+    print(f"done in {time.monotonic() - started:.1f} s; data in {settings.data_dir()}", flush=True)
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="photo-assets", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="catalogue the library and analyse every new batch")
+    run_parser.add_argument("--library", help=f"photo library folder (default ${settings.LIBRARY_ENV})")
+    run_parser.add_argument("--data", help=f"data folder (default ${settings.DATA_ENV})")
+    run_parser.set_defaults(handler=run)
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

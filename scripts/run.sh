@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs, then starts the Dagster UI on http://127.0.0.1:3000 analysing $PHOTO_ASSETS_LIBRARY (default: a demo
+# library built from scikit-image's sample photos). State: SQLite under dagster_home/, results under data/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/dagster_home}"
+if [ -z "${PHOTO_ASSETS_LIBRARY:-}" ]; then
+    .venv/bin/python -m photo_assets.demo
+fi
+exec .venv/bin/dagster dev --host "${DAGSTER_HOST:-127.0.0.1}" --port "${DAGSTER_PORT:-3000}"
