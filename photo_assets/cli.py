@@ -23,9 +23,8 @@ def _apply_paths(args: argparse.Namespace) -> None:
     if args.data:
         os.environ[settings.DATA_ENV] = str(Path(args.data).resolve())
     settings.data_dir().mkdir(parents=True, exist_ok=True)
-    if not os.environ.get("DAGSTER_HOME"):
-        DEFAULT_DAGSTER_HOME.mkdir(parents=True, exist_ok=True)
-        os.environ["DAGSTER_HOME"] = str(DEFAULT_DAGSTER_HOME)
+    os.environ.setdefault("DAGSTER_HOME", str(DEFAULT_DAGSTER_HOME))
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
         rows = ", ".join(f"{name} {value.value if value else 0}" for name, value in sorted(counts.items()))
         status = "ok" if result.success else "FAILED"
         print(f"[{index}/{len(new) + len(rerun)}] batch {batch_key}: {status} ({rows})", flush=True)
+        for event in result.all_events:
+            if event.is_step_failure:
+                error = event.step_failure_data.error
+                print(f"    {event.step_key} failed: {error.cause.message if error.cause else error.message}", flush=True)
     print(f"done in {time.monotonic() - started:.1f} s; data in {settings.data_dir()}", flush=True)
     return 1 if failed else 0
 

@@ -7,7 +7,8 @@ import dagster as dg
 from photo_assets import settings
 from photo_assets.assets.catalog import photos
 from photo_assets.assets.colours import color_histograms
-from photo_assets.resources import PhotoLibrary
+from photo_assets.assets.locations import locations
+from photo_assets.resources import GeoData, PhotoLibrary
 from photo_assets.sensors import new_photos_sensor
 
 
@@ -22,11 +23,12 @@ def build_resources() -> dict:
             library_dir=_setting(settings.LIBRARY_ENV, settings.library_dir()),
             data_dir=_setting(settings.DATA_ENV, settings.data_dir()),
         ),
+        "geodata": GeoData(),
     }
 
 
 defs = dg.Definitions(
-    assets=[photos, color_histograms],
+    assets=[photos, color_histograms, locations],
     sensors=[new_photos_sensor],
     resources=build_resources(),
 )

@@ -138,7 +138,10 @@ class Library:
         seen = changed = 0
         now = time.time()
         with self._db:
-            while cursor.pending_dirs and (deadline is None or time.monotonic() < deadline):
+            visited = 0
+            # At least one directory per call, so even a tiny budget makes progress.
+            while cursor.pending_dirs and (deadline is None or not visited or time.monotonic() < deadline):
+                visited += 1
                 files, dirs = self._entries(cursor.pending_dirs.pop())
                 cursor.pending_dirs.extend(sorted(dirs, reverse=True))
                 for relative, info in files:

@@ -37,7 +37,7 @@ class DataStore:
         target = self.batch_path(asset, batch_key)
         if target.exists() and "photo_id" in table.column_names:
             previous = pq.read_table(target)
-            left = previous.filter(~pc.is_in(previous["photo_id"], value_set=table["photo_id"]))
+            left = previous.filter(pc.invert(pc.is_in(previous["photo_id"], value_set=table["photo_id"])))
             if left.num_rows:
                 self._write(self.data_dir / RETIRED_DIR / asset / f"{batch_key}-{time.time_ns()}.parquet", left)
         self._write(target, table)

@@ -1,5 +1,6 @@
-"""Dagster resources: thin, configurable handles on the library, the data folder and the models."""
+"""Dagster resources: thin, configurable handles on the library, the data folder, geodata and the models."""
 
+from photo_assets.resources.geodata import GeoData
 from photo_assets.resources.library import PhotoLibrary
 
-__all__ = ["PhotoLibrary"]
+__all__ = ["GeoData", "PhotoLibrary"]

@@ -1,0 +1,67 @@
+"""`photo-assets run` end to end, as a user runs it: real libraries, a real (temporary) Dagster instance."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pytest
+
+from tests.library_helpers import make_library
+
+
+def photo_assets_run(library: Path, data: Path, home: Path) -> subprocess.CompletedProcess:
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    command = [sys.executable, "-m", "photo_assets.cli", "run", "--library", str(library), "--data", str(data)]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
+
+
+def files_under(root: Path) -> set[str]:
+    return {
+        os.fsdecode(path.relative_to(root)).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        for path in root.rglob("*")
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    }
+
+
+def test_run_on_gps_corpus_catalogues_colours_and_reruns_only_new_files(shared_dir: Path, tmp_path: Path):
+    library = shared_dir / "corpus" / "gps"
+    first = photo_assets_run(library, tmp_path / "data", tmp_path / "home")
+    assert first.returncode == 0, first.stdout + first.stderr
+    photos = ds.dataset(tmp_path / "data" / "photos").to_table()
+    assert set(photos["path"].to_pylist()) == files_under(library)
+    colours = ds.dataset(tmp_path / "data" / "color_histograms").to_table()
+    fine = photos.filter(pc.is_null(photos["error"]))
+    assert set(colours["photo_id"].to_pylist()) == set(fine["photo_id"].to_pylist())
+
+    again = photo_assets_run(library, tmp_path / "data", tmp_path / "home")
+    assert again.returncode == 0 and "0 new batches" in again.stdout
+
+
+def test_run_after_adding_files_analyses_only_the_new_ones(tmp_path: Path):
+    library = tmp_path / "library"
+    make_library(library, 3)
+    assert photo_assets_run(library, tmp_path / "data", tmp_path / "home").returncode == 0
+    make_library(library, 2, folder="new")
+    second = photo_assets_run(library, tmp_path / "data", tmp_path / "home")
+    assert second.returncode == 0
+    assert "1 new batches" in second.stdout and "photos 2" in second.stdout
+    assert ds.dataset(tmp_path / "data" / "photos").count_rows() == 5
+
+
+def test_run_on_mixed_corpus_accounts_for_every_file(shared_dir: Path, tmp_path: Path):
+    library = shared_dir / "corpus" / "mixed"
+    result = photo_assets_run(library, tmp_path / "data", tmp_path / "home")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    photos = ds.dataset(tmp_path / "data" / "photos").to_table()
+    assert sorted(photos["path"].to_pylist()) == sorted(files_under(library))
+    failed = photos.filter(pc.is_valid(photos["error"]))
+    assert failed.num_rows > 600  # the fuzzed files
+    assert all(kind for kind in failed["error_kind"].to_pylist())
+    fine = photos.filter(pc.is_null(photos["error"]))
+    assert fine.num_rows > 250
+    colours = ds.dataset(tmp_path / "data" / "color_histograms").to_table()
+    assert set(fine["photo_id"].to_pylist()) <= set(colours["photo_id"].to_pylist())
