@@ -77,6 +77,22 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def status(args: argparse.Namespace) -> int:
+    _apply_paths(args)
+    import dagster as dg
+
+    from photo_assets.definitions import defs
+    from photo_assets.partitions import photo_batches
+    from photo_assets.status import instance_summary, library_summary
+
+    print(f"data folder: {settings.data_dir()}")
+    for line in library_summary(settings.data_dir()):
+        print(line)
+    for line in instance_summary(dg.DagsterInstance.get(), defs, photo_batches.name):
+        print(line)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="photo-assets", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -84,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--library", help=f"photo library folder (default ${settings.LIBRARY_ENV})")
     run_parser.add_argument("--data", help=f"data folder (default ${settings.DATA_ENV})")
     run_parser.set_defaults(handler=run)
+    status_parser = commands.add_parser("status", help="what is catalogued, analysed, failed and stale")
+    status_parser.add_argument("--data", help=f"data folder (default ${settings.DATA_ENV})")
+    status_parser.set_defaults(handler=status)
     args = parser.parse_args(argv)
     return args.handler(args)
 
