@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -24,7 +25,27 @@ def _apply_paths(args: argparse.Namespace) -> None:
         os.environ[settings.DATA_ENV] = str(Path(args.data).resolve())
     settings.data_dir().mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("DAGSTER_HOME", str(DEFAULT_DAGSTER_HOME))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():  # a new home gets the project's defaults (SQLite, pools, retention)
+        shutil.copyfile(DEFAULT_DAGSTER_HOME / "dagster.yaml", home / "dagster.yaml")
+
+
+def _report(result, what: str) -> bool:
+    """Print one line for a finished run (row counts per asset, failures with their cause); True if it failed."""
+    counts = {
+        event.asset_key.to_user_string(): event.step_materialization_data.materialization.metadata.get(
+            "dagster/row_count"
+        )
+        for event in result.get_asset_materialization_events()
+    }
+    rows = ", ".join(f"{name} {value.value if value else 0}" for name, value in sorted(counts.items()))
+    print(f"{what}: {'ok' if result.success else 'FAILED'} ({rows})", flush=True)
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            print(f"    {event.step_key} failed: {error.cause.message if error.cause else error.message}", flush=True)
+    return not result.success
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,10 +53,11 @@ def run(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from photo_assets.definitions import defs
+    from photo_assets.jobs import analyse_batch_job, update_people_job
     from photo_assets.library import ScanCursor
     from photo_assets.partitions import photo_batches
     from photo_assets.resources import PhotoLibrary
-    from photo_assets.sensors import BATCH_ASSETS, plan_batches
+    from photo_assets.sensors import plan_batches
 
     if not settings.library_dir().is_dir():
         print(f"error: library folder not found: {settings.library_dir()}", file=sys.stderr)
@@ -51,28 +73,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"library {settings.library_dir()}: {summary}", flush=True)
     if new:
         instance.add_dynamic_partitions(photo_batches.name, new)
-    batch_job = defs.resolve_implicit_global_asset_job_def().get_subset(
-        asset_selection=BATCH_ASSETS.resolve(defs.resolve_asset_graph())
-    )
+    batch_job = defs.resolve_job_def(analyse_batch_job.name)
     failed = 0
     for index, batch_key in enumerate(new + rerun, start=1):
         result = batch_job.execute_in_process(
             instance=instance, partition_key=batch_key, raise_on_error=False, run_config=QUIET_LOGS
         )
-        failed += not result.success
-        counts = {
-            event.asset_key.to_user_string(): event.step_materialization_data.materialization.metadata.get(
-                "dagster/row_count"
-            )
-            for event in result.get_asset_materialization_events()
-        }
-        rows = ", ".join(f"{name} {value.value if value else 0}" for name, value in sorted(counts.items()))
-        status = "ok" if result.success else "FAILED"
-        print(f"[{index}/{len(new) + len(rerun)}] batch {batch_key}: {status} ({rows})", flush=True)
-        for event in result.all_events:
-            if event.is_step_failure:
-                error = event.step_failure_data.error
-                print(f"    {event.step_key} failed: {error.cause.message if error.cause else error.message}", flush=True)
+        failed += _report(result, f"[{index}/{len(new) + len(rerun)}] batch {batch_key}")
+    if new or rerun:
+        result = defs.resolve_job_def(update_people_job.name).execute_in_process(
+            instance=instance, raise_on_error=False, run_config=QUIET_LOGS
+        )
+        failed += _report(result, "people")
     print(f"done in {time.monotonic() - started:.1f} s; data in {settings.data_dir()}", flush=True)
     return 1 if failed else 0
 
@@ -93,6 +105,28 @@ def status(args: argparse.Namespace) -> int:
     return 0
 
 
+def people(args: argparse.Namespace) -> int:
+    _apply_paths(args)
+    from photo_assets.people_cli import people_cli
+
+    before = _label_log_version()
+    status = people_cli(args.people_args, settings.data_dir())
+    if _label_log_version() != before:
+        import dagster as dg
+
+        from photo_assets.jobs import label_log_observation
+
+        # Tell the instance: the UI shows person_clusters stale, and its automation re-runs it.
+        dg.DagsterInstance.get().report_runless_asset_event(label_log_observation(settings.data_dir()))
+    return status
+
+
+def _label_log_version() -> str:
+    from photo_assets.labels import LabelLog
+
+    return LabelLog(settings.data_dir()).version()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="photo-assets", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -103,6 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     status_parser = commands.add_parser("status", help="what is catalogued, analysed, failed and stale")
     status_parser.add_argument("--data", help=f"data folder (default ${settings.DATA_ENV})")
     status_parser.set_defaults(handler=status)
+    people_parser = commands.add_parser(
+        "people", help="list, show, rename, merge, move, reject, undo (see `photo-assets people --help`)",
+        add_help=False,
+    )
+    people_parser.add_argument("--data", help=f"data folder (default ${settings.DATA_ENV})")
+    people_parser.add_argument("people_args", nargs=argparse.REMAINDER)
+    people_parser.set_defaults(handler=people)
     args = parser.parse_args(argv)
     return args.handler(args)
 

@@ -2,13 +2,13 @@
 
 import dagster as dg
 
+from photo_assets.jobs import CATALOG_ASSETS
 from photo_assets.library import ScanCursor
 from photo_assets.partitions import photo_batches
 from photo_assets.resources import PhotoLibrary
 
 # A sensor tick is cut off after 60 s by default; walking stops well before, and resumes from the cursor.
 SCAN_BUDGET_SECONDS = 30
-BATCH_ASSETS = dg.AssetSelection.groups("catalog", "analysis")
 
 
 def plan_batches(
@@ -35,7 +35,7 @@ def plan_batches(
 
 
 @dg.sensor(
-    target=BATCH_ASSETS,
+    target=CATALOG_ASSETS,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )

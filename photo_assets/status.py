@@ -8,6 +8,9 @@ from pathlib import Path
 
 import dagster as dg
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from photo_assets.analysis.people import PEOPLE_PATH
 
 from photo_assets.storage import DataStore
 
@@ -38,9 +41,10 @@ def library_summary(data_dir: Path) -> list[str]:
     faces = store.read_all("face_embeddings", columns=["face_id"])
     if faces is not None:
         lines.append(f"faces embedded: {faces.num_rows}")
-    people = store.dataset("person_clusters")
-    if people is not None:
-        lines.append(f"people: {people.count_rows()} face assignments")
+    if (data_dir / PEOPLE_PATH).exists():
+        people = pq.read_table(data_dir / PEOPLE_PATH, columns=["name"])["name"].to_pylist()
+        unknown = sum(name.startswith("Unknown person ") for name in people)
+        lines.append(f"people: {len(people)} ({len(people) - unknown} named, {unknown} unknown)")
     return lines
 
 
@@ -48,6 +52,7 @@ def instance_summary(instance: dg.DagsterInstance, defs: dg.Definitions, batches
     """Per asset: batches materialized, and whether the code changed since (the UI's "stale")."""
     graph = defs.resolve_asset_graph()
     batches = set(instance.get_dynamic_partitions(batches_name))
+    edited = _latest_observation(instance, dg.AssetKey("label_log"))
     lines = []
     for key in sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string()):
         node = graph.get(key)
@@ -57,6 +62,8 @@ def instance_summary(instance: dg.DagsterInstance, defs: dg.Definitions, batches
             continue
         recorded = event.asset_materialization.tags.get("dagster/code_version") if event.asset_materialization else None
         stale = " — STALE: code changed since" if node.code_version and recorded != node.code_version else ""
+        if key == dg.AssetKey("person_clusters") and edited and edited > event.timestamp:
+            stale = " — STALE: people edited since"
         done = ""
         if node.partitions_def is not None:
             materialized = instance.get_materialized_partitions(key) & batches
@@ -68,6 +75,11 @@ def instance_summary(instance: dg.DagsterInstance, defs: dg.Definitions, batches
         partition = run.tags.get("dagster/partition", "")
         lines.append(f"  {run.run_id[:8]} {run.status.value:<9} {run.job_name} {partition}")
     return lines
+
+
+def _latest_observation(instance: dg.DagsterInstance, key: dg.AssetKey) -> float | None:
+    records = instance.fetch_observations(key, limit=1).records
+    return records[0].timestamp if records else None
 
 
 def _ago(timestamp: float) -> str:

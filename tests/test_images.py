@@ -6,12 +6,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from PIL.TiffImagePlugin import IFDRational
 
 from photo_assets.analysis.images import (
+    EXIF_ORIENTATION,
     GPS_IFD,
     MAX_PIXELS,
     PhotoError,
     decode_gps,
+    exif_with_thumbnail,
+    open_exif_thumbnail,
     open_oriented,
     read_metadata,
 )
@@ -32,6 +36,20 @@ def test_south_and_west_are_negative_and_altitude_below_sea_level():
     assert altitude == -12.5
 
 
+@pytest.mark.parametrize("unknown", [IFDRational(0, 0), (0, 0), float("nan")])
+def test_unknown_seconds_count_as_zero_beside_valid_degrees_and_minutes(unknown):
+    """Nikon D5000: seconds written as 0/0, which Pillow reads as NaN; degrees and minutes still place the photo."""
+    gps = {1: "N", 2: (IFDRational(48), IFDRational(5332358, 100000), unknown), 3: "E", 4: (21.0, 2.59507, unknown)}
+    latitude, longitude, _ = decode_gps(gps)
+    assert latitude == pytest.approx(48 + 53.32358 / 60)
+    assert longitude == pytest.approx(21 + 2.59507 / 60)
+
+
+def test_gps_of_a_camera_writing_nan_seconds(shared_dir: Path):
+    metadata = read_metadata(shared_dir / "corpus" / "gps" / "mei__jpg__Nikon_D5000.jpg")
+    assert (metadata.latitude, metadata.longitude) == pytest.approx((48.888726, 21.043251), abs=1e-5)
+
+
 @pytest.mark.parametrize(
     "gps",
     [
@@ -39,7 +57,8 @@ def test_south_and_west_are_negative_and_altitude_below_sea_level():
         {1: "N", 2: (95.0, 0.0, 0.0), 3: "E", 4: (10.0, 0.0, 0.0)},  # out of range
         {1: "N", 2: (45.0, 0.0, 0.0), 3: "E", 4: (190.0, 0.0, 0.0)},
         {1: "N", 2: (float("nan"), 0.0, 0.0), 3: "E", 4: (10.0, 0.0, 0.0)},
-        {1: "N", 2: ((45, 0), (0, 1), (0, 1)), 3: "E", 4: (10.0, 0.0, 0.0)},  # zero denominator
+        {1: "N", 2: ((45, 0), (0, 1), (0, 1)), 3: "E", 4: (10.0, 0.0, 0.0)},  # zero denominator in the degrees
+        {1: "N", 2: (IFDRational(45, 0), 30.0, 0.0), 3: "E", 4: (10.0, 0.0, 0.0)},
         {1: "N", 3: "E", 4: (10.0, 0.0, 0.0)},  # no latitude
         {},
     ],
@@ -127,3 +146,87 @@ def test_vanished_file_is_missing(tmp_path: Path):
     with pytest.raises(PhotoError) as raised:
         open_oriented(tmp_path / "gone.jpg")
     assert raised.value.kind == "missing"
+
+
+# ------------------------------------------------------------------------------------------- EXIF thumbnails
+
+
+def _quadrants(size: tuple[int, int]) -> Image.Image:
+    """Four differently coloured quadrants: any wrong flip or rotation shows."""
+    image = Image.new("RGB", size, (220, 30, 30))
+    width, height = size
+    image.paste((30, 200, 40), (width // 2, 0, width, height // 2))
+    image.paste((30, 40, 210), (0, height // 2, width // 2, height))
+    image.paste((240, 230, 40), (width // 2, height // 2, width, height))
+    return image
+
+
+def _photo_with_thumbnail(path: Path, stored: Image.Image, thumbnail: Image.Image, orientation: int = 1) -> Path:
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = orientation
+    exif.get_ifd(GPS_IFD).update(ARCDE_TRIOMPHE)
+    stored.save(path, quality=90, exif=exif_with_thumbnail(exif, thumbnail))
+    return path
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_thumbnail_is_oriented_like_the_photo(tmp_path: Path, orientation):
+    stored = _quadrants((640, 480))
+    path = _photo_with_thumbnail(tmp_path / "photo.jpg", stored, stored.resize((160, 120)), orientation)
+    thumbnail = open_exif_thumbnail(path, min_side=96)
+    upright = open_oriented(path)
+    assert thumbnail is not None and thumbnail.mode == "RGB"
+    assert thumbnail.size == (upright.width // 4, upright.height // 4)
+    difference = np.abs(np.asarray(thumbnail, float) - np.asarray(upright.resize(thumbnail.size), float))
+    assert difference.mean() < 4
+
+
+def test_writing_a_thumbnail_keeps_the_rest_of_the_exif(tmp_path: Path):
+    stored = _quadrants((640, 480))
+    metadata = read_metadata(_photo_with_thumbnail(tmp_path / "photo.jpg", stored, stored.resize((160, 120)), 6))
+    assert (metadata.latitude, metadata.orientation, metadata.width) == (pytest.approx(48.8738, abs=1e-3), 6, 480)
+
+
+@pytest.mark.parametrize(
+    "photo_size, thumbnail_size",
+    [
+        ((600, 400), (160, 120)),  # a 3:2 photo with a letterboxed 4:3 thumbnail
+        ((640, 480), (80, 60)),  # too small for a 32 x 32 sample
+        ((120, 90), (160, 120)),  # larger than the photo: stale, and saves nothing
+    ],
+)
+def test_unfaithful_thumbnails_are_not_used(tmp_path: Path, photo_size, thumbnail_size):
+    stored = _quadrants(photo_size)
+    path = _photo_with_thumbnail(tmp_path / "photo.jpg", stored, _quadrants(thumbnail_size))
+    assert open_exif_thumbnail(path, min_side=96) is None
+
+
+def test_broken_thumbnail_means_none_not_an_error(tmp_path: Path):
+    stored = _quadrants((640, 480))
+    exif = exif_with_thumbnail(Image.Exif(), stored.resize((160, 120)))
+    truncated = exif[: len(exif) - len(exif) // 4] + bytes(len(exif) // 4)  # the thumbnail's last quarter zeroed
+    path = tmp_path / "photo.jpg"
+    stored.save(path, exif=truncated)
+    assert open_exif_thumbnail(path, min_side=96) is None
+    assert open_oriented(path).size == (640, 480)
+
+
+def test_files_without_a_thumbnail(tmp_path: Path):
+    png = tmp_path / "photo.png"
+    _quadrants((640, 480)).save(png)
+    plain = tmp_path / "plain.jpg"
+    _quadrants((640, 480)).save(plain)
+    assert open_exif_thumbnail(png, min_side=96) is None
+    assert open_exif_thumbnail(plain, min_side=96) is None
+    assert open_exif_thumbnail(tmp_path / "gone.jpg", min_side=96) is None  # open_oriented reports it
+
+
+def test_camera_thumbnails_and_fuzzed_files(shared_dir: Path):
+    """Real cameras' thumbnails are found (160 x 120 and the like); no fuzzed or broken file makes it raise."""
+    files = [path for path in sorted((shared_dir / "corpus").rglob("*")) if path.is_file()]
+    found = {path.name: open_exif_thumbnail(path, min_side=96) for path in files}
+    assert found["ianare__jpg__gps__DSCN0010.jpg"].size == (160, 120)
+    assert found["mei__jpg__Apple_iPhone_5.jpg"].size == (160, 120)  # orientation 3: upside down, same size
+    assert found["mei__jpg__Samsung_GT-I9000_(Galaxy_S).jpg"].size == (120, 160)  # orientation 6: turned upright
+    assert found["mei__jpg__Leica_T_(Typ_701).jpg"] is None  # 3:2 photo, letterboxed 4:3 thumbnail
+    assert sum(thumbnail is not None for thumbnail in found.values()) >= 60

@@ -6,7 +6,10 @@ Everything that reads pixels goes through `open_oriented`, so every analysis see
 
 from __future__ import annotations
 
+import io
 import math
+import re
+import struct
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +40,39 @@ EXIF_DATETIME, EXIF_DATETIME_ORIGINAL = 0x0132, 0x9003
 GPS_LAT_REF, GPS_LAT, GPS_LON_REF, GPS_LON, GPS_ALT_REF, GPS_ALT = 1, 2, 3, 4, 5, 6
 # Orientations 5-8 swap width and height.
 TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
+# What each EXIF orientation needs to stand upright: ImageOps.exif_transpose's table, for a thumbnail, whose own EXIF
+# (if any) does not carry the photo's orientation.
+UPRIGHTING_TRANSPOSES = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# The embedded thumbnail lives in IFD1: JPEG compression (6), at an offset from the TIFF header, of a length.
+IFD1_COMPRESSION, THUMBNAIL_OFFSET, THUMBNAIL_LENGTH = 0x0103, 0x0201, 0x0202
+JPEG_COMPRESSION = 6
+TIFF_SHORT, TIFF_LONG = 3, 4
+TIFF_INTEGER_FORMATS = {TIFF_SHORT: "H", TIFF_LONG: "L"}
+EXIF_HEADER = b"Exif\x00\x00"
+XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
+# JPEG markers read while looking for the thumbnail: EXIF and XMP live in APP1 segments before the first frame header
+# (SOF0-SOF15, less DHT, JPG and DAC), which carries the photo's size; a scan or the end before it means no frame.
+JPEG_SOI = b"\xff\xd8"
+JPEG_APP1 = 0xE1
+JPEG_FRAME_MARKERS = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+JPEG_FIRST_SEGMENT_MARKER = 0xC0
+JPEG_STANDALONE_MARKERS = set(range(0xD0, 0xDB))  # restarts, SOI, EOI and the start of scan: no frame header first
+# Pillow skips junk between segments (some writers overrun XMP by a byte or two); this much junk is a broken file.
+JPEG_MAX_JUNK = 65_536
+XMP_ORIENTATION = re.compile(rb'tiff:Orientation(="|>)([0-9])')  # Pillow's own pattern
+# A thumbnail whose aspect ratio differs more than this from the photo's is letterboxed or another crop (some cameras
+# squeeze 3:2 photos into 160 x 120 with black bars); 1 % still allows the rounding of a 96-pixel side.
+THUMBNAIL_ASPECT_TOLERANCE = 0.01
+# Thumbnails written by `exif_with_thumbnail`: cameras use middling JPEG quality so the whole EXIF block stays small.
+THUMBNAIL_QUALITY = 85
 
 
 class PhotoError(Exception):
@@ -94,15 +130,25 @@ def _text(value) -> str | None:
 
 
 def _rational(value) -> float:
-    return float(value[0]) / float(value[1]) if isinstance(value, tuple) else float(value)
+    """A rational as float; x/0 is NaN, as Pillow's IFDRational reads it, whether raw tuple or IFDRational."""
+    if not isinstance(value, tuple):
+        return float(value)
+    numerator, denominator = float(value[0]), float(value[1])
+    return numerator / denominator if denominator else math.nan
 
 
 def _dms_to_degrees(dms) -> float:
-    """Degrees + minutes/60 + seconds/3600 (the reference divided seconds by 6000: up to ~1 km off)."""
+    """Degrees + minutes/60 + seconds/3600 (the reference divided seconds by 6000: up to ~1 km off).
+
+    Some cameras (Nikon D5000) write unknown seconds as 0/0 (NaN) beside valid degrees and minutes: with finite
+    degrees, NaN minutes and seconds count as 0 (a town-accurate fix beats no location); NaN degrees stay NaN.
+    """
     values = [_rational(part) for part in dms]
     while len(values) < 3:
         values.append(0.0)
     degrees, minutes, seconds = values[:3]
+    if math.isfinite(degrees):
+        minutes, seconds = (0.0 if math.isnan(part) else part for part in (minutes, seconds))
     return degrees + minutes / 60.0 + seconds / 3600.0
 
 
@@ -115,7 +161,7 @@ def decode_gps(gps: dict) -> tuple[float | None, float | None, float | None]:
             latitude = -latitude
         if _text(gps.get(GPS_LON_REF)) in ("W", "w"):
             longitude = -longitude
-    except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError):
+    except (KeyError, TypeError, ValueError, IndexError):
         return None, None, None
     if not (math.isfinite(latitude) and math.isfinite(longitude)):
         return None, None, None
@@ -128,7 +174,7 @@ def decode_gps(gps: dict) -> tuple[float | None, float | None, float | None]:
             altitude = -altitude
         if not math.isfinite(altitude):
             altitude = None
-    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+    except (KeyError, TypeError, ValueError):
         altitude = None
     return latitude, longitude, altitude
 
@@ -143,6 +189,14 @@ def _capture_time(exif_ifd: dict, exif) -> datetime | None:
         return None
 
 
+def _orientation(exif) -> int:
+    try:
+        orientation = int(exif.get(EXIF_ORIENTATION, 1))
+    except (TypeError, ValueError):
+        return 1
+    return orientation if 1 <= orientation <= 8 else 1
+
+
 def read_metadata(path: Path) -> PhotoMetadata:
     """Header and EXIF of a photo, without decoding its pixels (but verifying it decodes is `open_oriented`'s job)."""
     image = _open(path)
@@ -153,11 +207,7 @@ def read_metadata(path: Path) -> PhotoMetadata:
             exif_ifd = exif.get_ifd(EXIF_IFD)
         except Exception:  # noqa: BLE001 - a broken EXIF block loses the metadata, not the photo
             exif, gps, exif_ifd = {}, {}, {}
-        try:
-            orientation = int(exif.get(EXIF_ORIENTATION, 1))
-        except (TypeError, ValueError):
-            orientation = 1
-        orientation = orientation if 1 <= orientation <= 8 else 1
+        orientation = _orientation(exif)
         width, height = image.size
         if orientation in TRANSPOSING_ORIENTATIONS:
             width, height = height, width
@@ -203,6 +253,149 @@ def open_oriented(path: Path, max_side: int | None = None) -> Image.Image:
         return oriented
     finally:
         image.close()
+
+
+def open_exif_thumbnail(path: Path, min_side: int) -> Image.Image | None:
+    """The JPEG thumbnail a camera embedded in the photo's EXIF, as RGB and oriented like the photo, if faithful.
+
+    Faithful: a JPEG thumbnail lying inside the EXIF block, at least min_side on its short side, smaller than the photo
+    and of the photo's aspect ratio within THUMBNAIL_ASPECT_TOLERANCE. None when the file has no faithful thumbnail,
+    or cannot be read at all: the caller decodes the photo instead, which reports what is wrong with it.
+    Only the JPEG markers before the image data are read, with bounds checks: ~10x cheaper than Pillow's header parse.
+    """
+    try:
+        embedded = _read_embedded_thumbnail(path)
+        if embedded is None:
+            return None
+        jpeg, orientation, photo_size = embedded
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a thumbnail that warns is refused below or fails to load
+            thumbnail = Image.open(io.BytesIO(jpeg), formats=["JPEG"])
+            if thumbnail.mode not in ("RGB", "L") or not _is_faithful(thumbnail.size, photo_size, min_side):
+                return None
+            thumbnail.load()
+    except Exception:  # noqa: BLE001 - fuzzed EXIF raises anything; the photo itself may still decode
+        return None
+    thumbnail = thumbnail.convert("RGB") if thumbnail.mode != "RGB" else thumbnail
+    transpose = UPRIGHTING_TRANSPOSES.get(orientation)
+    return thumbnail.transpose(transpose) if transpose is not None else thumbnail
+
+
+def _is_faithful(size: tuple[int, int], photo_size: tuple[int, int], min_side: int) -> bool:
+    (width, height), (photo_width, photo_height) = size, photo_size
+    aspect_error = abs((width / height) / (photo_width / photo_height) - 1.0)
+    return (
+        min(width, height) >= min_side
+        and width < photo_width
+        and height < photo_height
+        and aspect_error <= THUMBNAIL_ASPECT_TOLERANCE
+    )
+
+
+def _read_embedded_thumbnail(path: Path) -> tuple[bytes, int, tuple[int, int]] | None:
+    """(thumbnail JPEG, EXIF orientation, photo size as stored) from the segments before a JPEG's first frame.
+
+    None for anything unexpected: no EXIF before the frame header, a scan first, a truncated segment.
+    """
+    with open(path, "rb") as file:
+        if file.read(2) != JPEG_SOI:
+            return None
+        exif, xmp = None, None
+        while (header := _next_segment_header(file)) is not None:
+            marker, length = header
+            if marker in JPEG_FRAME_MARKERS:
+                frame = file.read(5)  # precision, height, width
+                if exif is None or len(frame) < 5:
+                    return None
+                photo_size = int.from_bytes(frame[3:5], "big"), int.from_bytes(frame[1:3], "big")
+                return _thumbnail_in_exif(exif, xmp, photo_size)
+            if marker < JPEG_FIRST_SEGMENT_MARKER or marker in JPEG_STANDALONE_MARKERS or length < 2:
+                return None
+            if marker == JPEG_APP1:
+                segment = file.read(length - 2)
+                if exif is None and segment.startswith(EXIF_HEADER):
+                    exif = segment
+                elif segment.startswith(XMP_HEADER):
+                    xmp = segment[len(XMP_HEADER) :]  # the last one, as Pillow keeps it
+            else:
+                file.seek(length - 2, io.SEEK_CUR)
+    return None
+
+
+def _next_segment_header(file) -> tuple[int, int] | None:
+    """The next marker and its segment length, past junk and fill bytes as Pillow skips them (up to JPEG_MAX_JUNK)."""
+    previous = file.read(1)
+    for _ in range(JPEG_MAX_JUNK):
+        current = file.read(1)
+        if not current:
+            return None
+        if previous == b"\xff" and current not in (b"\xff", b"\x00"):
+            length = file.read(2)
+            return (current[0], int.from_bytes(length, "big")) if len(length) == 2 else None
+        previous = current
+    return None
+
+
+def _thumbnail_in_exif(
+    exif: bytes, xmp: bytes | None, photo_size: tuple[int, int]
+) -> tuple[bytes, int, tuple[int, int]] | None:
+    # Offsets count from the TIFF header, after the one or two "Exif\0\0" headers Pillow also skips.
+    tiff = exif.removeprefix(EXIF_HEADER).removeprefix(EXIF_HEADER)
+    endian = {b"II": "<", b"MM": ">"}.get(tiff[:2])
+    if endian is None:
+        return None
+    ifd0, ifd1_offset = _integer_entries(tiff, struct.unpack_from(endian + "L", tiff, 4)[0], endian)
+    if not ifd1_offset:
+        return None
+    ifd1, _ = _integer_entries(tiff, ifd1_offset, endian)
+    offset, length = ifd1.get(THUMBNAIL_OFFSET) or 0, ifd1.get(THUMBNAIL_LENGTH) or 0
+    if ifd1.get(IFD1_COMPRESSION, JPEG_COMPRESSION) != JPEG_COMPRESSION or not (0 < offset and 0 < length):
+        return None
+    if offset + length > len(tiff):
+        return None
+    orientation = ifd0.get(EXIF_ORIENTATION)
+    if EXIF_ORIENTATION not in ifd0 and xmp and (match := XMP_ORIENTATION.search(xmp)):
+        orientation = int(match[2])  # what Pillow's getexif, and so open_oriented, falls back to
+    return tiff[offset : offset + length], _orientation({EXIF_ORIENTATION: orientation}), photo_size
+
+
+def _integer_entries(tiff: bytes, offset: int, endian: str) -> tuple[dict[int, int | None], int]:
+    """The TIFF IFD at offset: each tag with its value when a single SHORT or LONG (else None), and the next IFD's
+    offset (0: none). Raises struct.error when the IFD runs past the data."""
+    (count,) = struct.unpack_from(endian + "H", tiff, offset)
+    values: dict[int, int | None] = {}
+    for entry in range(offset + 2, offset + 2 + 12 * count, 12):
+        tag, kind, number = struct.unpack_from(endian + "HHL", tiff, entry)
+        values[tag] = None
+        if number == 1 and kind in TIFF_INTEGER_FORMATS:
+            (values[tag],) = struct.unpack_from(endian + TIFF_INTEGER_FORMATS[kind], tiff, entry + 8)
+    (next_offset,) = struct.unpack_from(endian + "L", tiff, offset + 2 + 12 * count)
+    return values, next_offset
+
+
+def exif_with_thumbnail(exif: Image.Exif, thumbnail: Image.Image) -> bytes:
+    """`exif` as bytes for `Image.save(exif=...)`, carrying `thumbnail` as a JPEG in IFD1, as cameras write it.
+
+    Pillow writes IFD0 and its sub-IFDs only; this links an IFD1 (compression, offset, length) after them and
+    appends the thumbnail's JPEG. (Pillow's JPEG save refuses EXIF larger than one APP1 segment, 65,533 bytes.)
+    """
+    encoded = io.BytesIO()
+    thumbnail.convert("RGB").save(encoded, "JPEG", quality=THUMBNAIL_QUALITY)
+    jpeg = encoded.getvalue()
+    tiff = exif.tobytes().removeprefix(EXIF_HEADER)
+    endian = "<" if tiff[:2] == b"II" else ">"
+    (ifd0_offset,) = struct.unpack_from(endian + "L", tiff, 4)
+    (ifd0_entries,) = struct.unpack_from(endian + "H", tiff, ifd0_offset)
+    next_ifd_at = ifd0_offset + 2 + 12 * ifd0_entries
+    tiff += b"\x00" * (len(tiff) % 2)  # IFDs start on a word boundary
+    ifd1_offset = len(tiff)
+    entries = [(THUMBNAIL_OFFSET, ifd1_offset + 2 + 12 * 3 + 4), (THUMBNAIL_LENGTH, len(jpeg))]
+    ifd1 = struct.pack(endian + "H", 1 + len(entries))
+    ifd1 += struct.pack(endian + "HHLH2x", IFD1_COMPRESSION, TIFF_SHORT, 1, JPEG_COMPRESSION)
+    ifd1 += b"".join(struct.pack(endian + "HHLL", tag, TIFF_LONG, 1, value) for tag, value in entries)
+    ifd1 += struct.pack(endian + "L", 0)  # no IFD2
+    linked = tiff[:next_ifd_at] + struct.pack(endian + "L", ifd1_offset) + tiff[next_ifd_at + 4 :]
+    return EXIF_HEADER + linked + ifd1 + jpeg
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -1,0 +1,300 @@
+"""Faces: MTCNN detection, deepface alignment, FaceNet-128 embeddings, batched across photos (SPEC: Faces 1-3).
+
+Detection runs on the orientation-corrected photo shrunk so its long side is at most `detect_max_side`; boxes and
+landmarks are scaled back to full-size oriented pixels. `min_face_size` counts pixels of that shrunk copy, so the
+smallest face found in the full photo is `min_face_size * long side / detect_max_side`: 20 px at 1,024 means ~78 px
+on a 4,000 px (12 MP) photo and ~140 px on 7,300 px (40 MP). Smaller faces are lost on purpose: FaceNet sees
+160 x 160 pixels, and a face upscaled from a few dozen pixels gives an embedding too noisy to recognise anyone.
+
+Alignment and embedding are deepface 0.0.103's own (`DeepFace.represent(model_name="Facenet",
+detector_backend="mtcnn")`): a crop with half the box added on every side, rotated about its centre so the eyes
+are level, the box cut back out, scaled to fit 160 x 160 and padded with black, channels as deepface feeds them
+(BGR, 0..1, no further normalisation). The crop comes from the full-size oriented photo, never from the shrunk copy.
+
+Embeddings go through the network in batches across faces and photos: one face at a time costs ~1.6 s, a batch
+~0.14 s per face on 2 cores. TensorFlow, mtcnn and deepface are imported by the first analyser that needs them,
+so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import importlib.metadata
+import json
+import logging
+import math
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from photo_assets import models
+from photo_assets.analysis.images import PhotoError, open_oriented
+
+# Bump when anything here changes what a face's box or embedding would be (alignment, resize, channel order).
+ALGORITHM_VERSION = "faces-v1"
+FACENET_INPUT_SIDE = 160
+EMBEDDING_SIZE = 128
+# Larger batches gain nothing on 2 cores and cost memory (a 160 x 160 x 3 float32 face is 300 KB).
+EMBED_BATCH_SIZE = 32
+LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+# Sharpness is measured inside the face, away from the black corners rotation and padding add to the crop.
+SHARPNESS_MARGIN = FACENET_INPUT_SIDE // 4
+# The detection copy is first shrunk by an integer box filter down to at most this multiple of its target, then
+# resampled bicubically: nearly the quality of a bicubic resize of the full photo at a quarter of its cost.
+REDUCING_GAP = 2
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """Everything that decides which faces are found; hashed into `FaceAnalyzer.model_version`.
+
+    Stage thresholds, scale factor and minimum face size are the reference's. Its confidence cut-off (0.99) is
+    not: mtcnn 1.0.0 scores faces lower than the release the reference ran, and at 0.99 it misses a third of the
+    labelled portraits in ../shared/faces/deepface and 8% of the faces in ../shared/faces/lfw_dev. At 0.9 it
+    misses none of the portraits and 1 of 368 LFW faces, with no detection outside a face in the generated
+    12 MP photos; `bench/faces.py --calibrate` prints these figures and those behind `detect_max_side`.
+    """
+
+    min_face_size: int = 20  # pixels of the detection copy, not of the photo
+    threshold_pnet: float = 0.6
+    threshold_rnet: float = 0.7
+    threshold_onet: float = 0.7
+    scale_factor: float = 0.709
+    min_confidence: float = 0.9
+    detect_max_side: int = 1024
+
+    def digest(self) -> str:
+        """A short stable hash of the settings, for data versioning."""
+        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face in full-size, orientation-corrected pixels.
+
+    Landmarks keep MTCNN's names, which are the viewer's: "left_eye" is the eye on the left of the image (the
+    person's right eye). deepface names them the other way round.
+    """
+
+    x: int
+    y: int
+    width: int
+    height: int
+    confidence: float
+    landmarks: dict[str, tuple[float, float]] = field(hash=False)
+
+    @property
+    def size(self) -> int:
+        """The shorter side of the box: the resolution the face really has."""
+        return min(self.width, self.height)
+
+    @property
+    def eye_distance(self) -> float:
+        (left_x, left_y), (right_x, right_y) = self.landmarks["left_eye"], self.landmarks["right_eye"]
+        return math.hypot(right_x - left_x, right_y - left_y)
+
+    @property
+    def eye_ratio(self) -> float:
+        """Eye distance over box width: ~0.4-0.5 for a frontal face, falling towards 0 as the head turns to profile."""
+        return self.eye_distance / self.width if self.width else 0.0
+
+
+@dataclass(frozen=True)
+class PhotoFaces:
+    """The faces of one photo, with one embedding and one sharpness figure per face, in the same order."""
+
+    width: int  # of the oriented photo, the frame the boxes are in
+    height: int
+    faces: tuple[Face, ...]
+    embeddings: np.ndarray  # (len(faces), 128) float32, raw FaceNet output as deepface returns it
+    sharpness: np.ndarray  # (len(faces),) float32: variance of the Laplacian inside the aligned 160 x 160 face
+
+
+def face_id(photo_id: str, face: Face) -> str:
+    """A stable id for a face: the photo's content hash and the box, so a re-run finds the same face again."""
+    key = f"{photo_id}/{face.x},{face.y},{face.width},{face.height}"
+    return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+@functools.cache
+def _tensorflow_environment() -> None:
+    """Quiet TensorFlow and pick Keras 2 (tf-keras) as deepface does, before anything imports TensorFlow."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ["DEEPFACE_HOME"] = str(models.models_dir())
+    import tensorflow as tf
+
+    tf.get_logger().setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+
+
+@functools.cache
+def _mtcnn():
+    _tensorflow_environment()
+    from mtcnn import MTCNN
+
+    return MTCNN()
+
+
+@functools.cache
+def _facenet():
+    """deepface's FaceNet-128 Keras model with the verified weights; a missing file raises WeightsMissingError."""
+    models.verify_facenet_weights()
+    _tensorflow_environment()
+    from deepface.modules import modeling
+
+    return modeling.build_model(task="facial_recognition", model_name="Facenet").model
+
+
+def _detection_copy(image: Image.Image, max_side: int) -> Image.Image:
+    if max(image.size) <= max_side:
+        return image
+    scale = max_side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BICUBIC, reducing_gap=REDUCING_GAP)
+
+
+def _sharpness(face: np.ndarray) -> float:
+    import cv2
+
+    grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
+    inner = grey[SHARPNESS_MARGIN:-SHARPNESS_MARGIN, SHARPNESS_MARGIN:-SHARPNESS_MARGIN]
+    return float(cv2.Laplacian(inner * 255.0, cv2.CV_32F).var())
+
+
+class FaceAnalyzer:
+    """Detects, aligns and embeds faces; models load on first use and are shared by every analyser in a process."""
+
+    def __init__(self, settings: DetectorSettings = DetectorSettings()):
+        self.settings = settings
+
+    @property
+    def model_version(self) -> str:
+        """Names everything that shapes the output: detector and its settings, FaceNet weights, our alignment."""
+        return (
+            f"{ALGORITHM_VERSION}/mtcnn-{importlib.metadata.version('mtcnn')}-{self.settings.digest()}"
+            f"/facenet128-{models.FACENET_SHA256[:12]}/deepface-{importlib.metadata.version('deepface')}"
+        )
+
+    def load(self) -> None:
+        """Load both networks now rather than on the first photo (a clear WeightsMissingError early on)."""
+        _facenet()
+        _mtcnn()
+
+    def detect(self, image: Image.Image) -> list[Face]:
+        """Faces of an oriented RGB photo above `min_confidence`, most confident first, in the photo's pixels."""
+        settings = self.settings
+        small = _detection_copy(image, settings.detect_max_side)
+        if min(small.size) < settings.min_face_size:
+            return []
+        rows = _mtcnn().detect_faces(
+            np.asarray(small, np.float32),  # float32: a quarter faster than uint8, which mtcnn widens to float64
+            box_format="xyxy",
+            output_type="numpy",
+            min_face_size=settings.min_face_size,
+            threshold_pnet=settings.threshold_pnet,
+            threshold_rnet=settings.threshold_rnet,
+            threshold_onet=settings.threshold_onet,
+            scale_factor=settings.scale_factor,
+        )
+        scale_x, scale_y = image.width / small.width, image.height / small.height
+        faces = []
+        # Columns: image index, x1, y1, x2, y2, confidence, the five landmark xs, then the five ys.
+        for row in rows[rows[:, 5] > settings.min_confidence] if len(rows) else ():
+            x1, y1, x2, y2 = row[1] * scale_x, row[2] * scale_y, row[3] * scale_x, row[4] * scale_y
+            landmarks = {
+                name: (float(row[6 + index] * scale_x), float(row[11 + index] * scale_y))
+                for index, name in enumerate(LANDMARK_NAMES)
+            }
+            x, y = round(x1), round(y1)
+            faces.append(Face(x, y, round(x2) - x, round(y2) - y, float(row[5]), landmarks))
+        return sorted(faces, key=lambda face: -face.confidence)
+
+    def aligned_crops(self, image: Image.Image, faces: list[Face]) -> np.ndarray:
+        """(n, 160, 160, 3) float32 RGB in 0..1: each face aligned and cropped exactly as deepface does it."""
+        from deepface.modules.detection import align_img_wrt_eyes, project_facial_area
+        from deepface.modules.preprocessing import resize_image
+
+        crops = np.zeros((len(faces), FACENET_INPUT_SIDE, FACENET_INPUT_SIDE, 3), np.float32)
+        for index, face in enumerate(faces):
+            # deepface's extract_sub_image: half the box on each side so the rotation keeps the face; Pillow fills
+            # what lies beyond the photo with black, as deepface's border does.
+            margin_x, margin_y = int(0.5 * face.width), int(0.5 * face.height)
+            region = image.crop(
+                (face.x - margin_x, face.y - margin_y, face.x + face.width + margin_x, face.y + face.height + margin_y)
+            )
+            # deepface's eyes are the person's: its left eye is MTCNN's "right_eye".
+            rotated, angle = align_img_wrt_eyes(
+                np.asarray(region), left_eye=face.landmarks["right_eye"], right_eye=face.landmarks["left_eye"]
+            )
+            left, top, right, bottom = project_facial_area(
+                (margin_x, margin_y, margin_x + face.width, margin_y + face.height), angle, rotated.shape[:2]
+            )
+            aligned = rotated[top:bottom, left:right] / 255.0
+            if aligned.size:
+                crops[index] = resize_image(aligned, (FACENET_INPUT_SIDE, FACENET_INPUT_SIDE))[0]
+        return crops
+
+    def embed(self, crops: np.ndarray, batch_size: int = EMBED_BATCH_SIZE) -> np.ndarray:
+        """(n, 128) float32 FaceNet embeddings of aligned crops, fed to the network in batches of equal size."""
+        if not len(crops):
+            return np.zeros((0, EMBEDDING_SIZE), np.float32)
+        network = _facenet()
+        # Equal batches: 33 faces go as 17 + 16, not as 32 and a lone face at the full cost of a batch.
+        batches = np.array_split(crops, math.ceil(len(crops) / batch_size))
+        # deepface hands FaceNet BGR in 0..1 (its faces come from OpenCV); the thresholds published for it, the
+        # reference's included, were measured on that input, so it is what we feed.
+        return np.concatenate(
+            [network(np.ascontiguousarray(batch[..., ::-1]), training=False).numpy() for batch in batches]
+        ).astype(np.float32)
+
+    def analyse(
+        self, photos: Iterable[tuple[str, Path]], batch_size: int = EMBED_BATCH_SIZE
+    ) -> Iterator[tuple[str, PhotoFaces | PhotoError]]:
+        """(photo_id, PhotoFaces or PhotoError) for each photo, in order; one bad photo never stops the rest.
+
+        One photo is decoded at a time and dropped once its faces are cut out, so memory holds one photo plus the
+        aligned faces waiting for a batch: `batch_size` of them, and the faces of the photo that filled the batch.
+        """
+        pending: list[tuple[str, PhotoFaces | PhotoError]] = []
+        crops: list[np.ndarray] = []
+        for photo_id, path in photos:
+            try:
+                found, photo_crops = self._faces_in(path)
+            except PhotoError as error:
+                pending.append((photo_id, error))
+                continue
+            pending.append((photo_id, found))
+            crops.append(photo_crops)
+            if sum(map(len, crops)) >= batch_size:
+                yield from self._with_embeddings(pending, crops, batch_size)
+                pending, crops = [], []
+        yield from self._with_embeddings(pending, crops, batch_size)
+
+    def _faces_in(self, path: Path) -> tuple[PhotoFaces, np.ndarray]:
+        """The photo's faces (embeddings still empty) and their aligned crops."""
+        image = open_oriented(path)
+        faces = self.detect(image)
+        crops = self.aligned_crops(image, faces)
+        sharpness = np.array([_sharpness(crop) for crop in crops], np.float32)
+        empty = np.zeros((0, EMBEDDING_SIZE), np.float32)
+        return PhotoFaces(image.width, image.height, tuple(faces), empty, sharpness), crops
+
+    def _with_embeddings(
+        self, pending: list[tuple[str, PhotoFaces | PhotoError]], crops: list[np.ndarray], batch_size: int
+    ) -> Iterator[tuple[str, PhotoFaces | PhotoError]]:
+        embeddings = self.embed(np.concatenate(crops) if crops else np.zeros((0,)), batch_size)
+        start = 0
+        for photo_id, result in pending:
+            if isinstance(result, PhotoFaces):
+                count = len(result.faces)
+                result = dataclasses.replace(result, embeddings=embeddings[start : start + count])
+                start += count
+            yield photo_id, result

@@ -1,0 +1,180 @@
+"""`face_detections` and `face_embeddings`: found, aligned and embedded in one pass per batch (each photo is decoded
+once), written as two Parquet datasets. Runs in the `face_models` pool: one face step at a time across all runs."""
+
+import dagster as dg
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from photo_assets.analysis.faces import EMBEDDING_SIZE, LANDMARK_NAMES, PhotoFaces, face_id
+from photo_assets.analysis.images import PhotoError
+from photo_assets.assets.metadata import picture, preview
+from photo_assets.assets.photo_rows import analysable_photos
+from photo_assets.contact_sheet import FaceTile, grid
+from photo_assets.partitions import photo_batches
+from photo_assets.resources import FaceModels, PhotoLibrary
+
+FACES_GROUP = "faces"
+FACE_POOL = "face_models"
+# Which photos were scanned with which model, faces or not: lets a re-run reuse a photo that has no faces too.
+SCANS = "_face_scans"
+CONTACT_SHEET_FACES = 32
+LANDMARK_COLUMNS = [f"{name}_{axis}" for name in LANDMARK_NAMES for axis in ("x", "y")]
+DETECTION_SCHEMA = pa.schema(
+    [("face_id", pa.string()), ("photo_id", pa.string())]
+    + [(name, pa.int32()) for name in ("x", "y", "width", "height")]
+    + [("confidence", pa.float32())]
+    + [(name, pa.float32()) for name in LANDMARK_COLUMNS]
+    + [("eye_ratio", pa.float32()), ("sharpness", pa.float32()), ("version", pa.string())]
+)
+EMBEDDING_SCHEMA = pa.schema(
+    [
+        ("face_id", pa.string()),
+        ("photo_id", pa.string()),
+        ("embedding", pa.list_(pa.float32(), EMBEDDING_SIZE)),
+        ("model", pa.string()),
+        ("version", pa.string()),
+    ]
+)
+SCAN_SCHEMA = pa.schema(
+    [("photo_id", pa.string()), ("width", pa.int32()), ("height", pa.int32()), ("faces", pa.int32()),
+     ("error", pa.string()), ("version", pa.string())]
+)
+CHECK_FINITE = "embeddings_have_128_finite_values"
+CHECK_PAIRED = "every_detection_has_an_embedding"
+CHECK_BOXES = "boxes_inside_the_image"
+# The default model version is the assets' code version: other weights or detector defaults show them stale.
+DEFAULT_MODEL_VERSION = FaceModels().analyzer().model_version
+
+
+def _rows(photo_id: str, result: PhotoFaces | PhotoError, version: str) -> tuple[list, list, dict]:
+    if isinstance(result, PhotoError):
+        return [], [], {"photo_id": photo_id, "faces": 0, "error": str(result), "version": version}
+    detections, embeddings = [], []
+    for face, embedding, sharpness in zip(result.faces, result.embeddings, result.sharpness):
+        identifier = face_id(photo_id, face)
+        # MTCNN's box may overhang the photo by a few pixels; stored boxes are the part inside it.
+        x0, y0 = max(0, face.x), max(0, face.y)
+        x1, y1 = min(result.width, face.x + face.width), min(result.height, face.y + face.height)
+        row = {"face_id": identifier, "photo_id": photo_id, "x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0,
+               "confidence": face.confidence, "eye_ratio": face.eye_ratio, "sharpness": float(sharpness),
+               "version": version}
+        for name in LANDMARK_NAMES:
+            row[f"{name}_x"], row[f"{name}_y"] = face.landmarks[name]
+        detections.append(row)
+        embeddings.append({"face_id": identifier, "photo_id": photo_id, "embedding": embedding.tolist(),
+                           "model": version, "version": version})
+    scan = {"photo_id": photo_id, "width": result.width, "height": result.height, "faces": len(result.faces),
+            "version": version}
+    return detections, embeddings, scan
+
+
+def _reused(store, photo_ids: list[str], version: str) -> tuple[pa.Table, pa.Table, pa.Table]:
+    scans = store.reusable(SCANS, photo_ids, version)
+    if scans is None:
+        return SCAN_SCHEMA.empty_table(), DETECTION_SCHEMA.empty_table(), EMBEDDING_SCHEMA.empty_table()
+    known = scans["photo_id"].to_pylist()
+    detections = store.reusable("face_detections", known, version)
+    embeddings = store.reusable("face_embeddings", known, version)
+    return (
+        scans.select(SCAN_SCHEMA.names).cast(SCAN_SCHEMA),
+        DETECTION_SCHEMA.empty_table() if detections is None else detections.select(DETECTION_SCHEMA.names).cast(DETECTION_SCHEMA),
+        EMBEDDING_SCHEMA.empty_table() if embeddings is None else embeddings.select(EMBEDDING_SCHEMA.names).cast(EMBEDDING_SCHEMA),
+    )
+
+
+def _checks(detections: pa.Table, embeddings: pa.Table, sizes: dict) -> list[dg.AssetCheckResult]:
+    vectors = embeddings["embedding"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    finite = bool(np.isfinite(vectors).all()) and vectors.size == EMBEDDING_SIZE * embeddings.num_rows
+    unpaired = set(detections["face_id"].to_pylist()) ^ set(embeddings["face_id"].to_pylist())
+    outside = [
+        row["face_id"] for row in detections.select(["face_id", "photo_id", "x", "y", "width", "height"]).to_pylist()
+        if row["x"] < 0 or row["y"] < 0 or row["width"] <= 0 or row["height"] <= 0
+        or row["x"] + row["width"] > sizes[row["photo_id"]][0] or row["y"] + row["height"] > sizes[row["photo_id"]][1]
+    ]
+    return [
+        dg.AssetCheckResult(asset_key="face_embeddings", check_name=CHECK_FINITE, passed=finite),
+        dg.AssetCheckResult(asset_key="face_embeddings", check_name=CHECK_PAIRED, passed=not unpaired,
+                            metadata={"unpaired_faces": len(unpaired)}),
+        dg.AssetCheckResult(asset_key="face_detections", check_name=CHECK_BOXES, passed=not outside,
+                            metadata={"boxes_outside": len(outside)}),
+    ]
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec("face_detections", deps=["photos"], group_name=FACES_GROUP, kinds={"tensorflow", "parquet"},
+                     code_version=DEFAULT_MODEL_VERSION, automation_condition=dg.AutomationCondition.eager(),
+                     description="Faces found by MTCNN: box and five landmarks in full-size oriented pixels, "
+                                 "confidence, eye ratio (profile) and sharpness."),
+        dg.AssetSpec("face_embeddings", deps=["face_detections"], group_name=FACES_GROUP,
+                     kinds={"tensorflow", "parquet"}, code_version=DEFAULT_MODEL_VERSION,
+                     automation_condition=dg.AutomationCondition.eager(),
+                     description="FaceNet-128 embedding of each aligned face, with the model version."),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(CHECK_FINITE, asset="face_embeddings"),
+        dg.AssetCheckSpec(CHECK_PAIRED, asset="face_embeddings"),
+        dg.AssetCheckSpec(CHECK_BOXES, asset="face_detections"),
+    ],
+    partitions_def=photo_batches,
+    pool=FACE_POOL,
+    can_subset=False,
+)
+def faces(context: dg.AssetExecutionContext, photo_library: PhotoLibrary, face_models: FaceModels):
+    """Detect, align and embed the faces of a batch; photos analysed before with the same model are reused."""
+    store = photo_library.store()
+    analyzer = face_models.analyzer()
+    version = analyzer.model_version
+    photos = analysable_photos(photo_library, context.partition_key)
+    reused_scans, reused_detections, reused_embeddings = _reused(store, list(photos), version)
+    done = set(reused_scans["photo_id"].to_pylist())
+    detections, embeddings, scans = [], [], []
+    todo = [(photo_id, path) for photo_id, path in photos.items() if photo_id not in done]
+    for index, (photo_id, result) in enumerate(analyzer.analyse(todo, batch_size=face_models.embed_batch_size), 1):
+        found, embedded, scan = _rows(photo_id, result, version)
+        detections += found
+        embeddings += embedded
+        scans.append(scan)
+        if index % 50 == 0:
+            context.log.info(f"{index}/{len(todo)} photos scanned for faces")
+    detection_table = pa.concat_tables([pa.Table.from_pylist(detections, DETECTION_SCHEMA), reused_detections])
+    embedding_table = pa.concat_tables([pa.Table.from_pylist(embeddings, EMBEDDING_SCHEMA), reused_embeddings])
+    scan_table = pa.concat_tables([pa.Table.from_pylist(scans, SCAN_SCHEMA), reused_scans])
+    key = context.partition_key
+    store.write_batch(SCANS, key, scan_table)
+    detections_path = store.write_batch("face_detections", key, detection_table)
+    embeddings_path = store.write_batch("face_embeddings", key, embedding_table)
+
+    photos_with_faces = int(pc.sum(pc.greater(scan_table["faces"], 0)).as_py() or 0)
+    errors = int(pc.sum(pc.is_valid(scan_table["error"])).as_py() or 0)
+    sizes = {row["photo_id"]: (row["width"], row["height"]) for row in scan_table.to_pylist()}
+    tiles = [
+        FaceTile(photos[row["photo_id"]], (row["x"], row["y"], row["width"], row["height"]), sizes[row["photo_id"]])
+        for row in detection_table.slice(0, CONTACT_SHEET_FACES).to_pylist()
+    ]
+    yield dg.MaterializeResult(
+        asset_key="face_detections",
+        metadata={
+            "dagster/row_count": detection_table.num_rows,
+            "path": dg.MetadataValue.path(str(detections_path)),
+            "photos_scanned": scan_table.num_rows,
+            "photos_with_faces": photos_with_faces,
+            "photos_without_faces": scan_table.num_rows - photos_with_faces - errors,
+            "photos_reused": len(done),
+            "errors": errors,
+            "model": version,
+            "contact_sheet": picture(grid(tiles), "faces found") if tiles else dg.MetadataValue.md("_(no faces)_"),
+            "preview": preview(detection_table, ["face_id", "photo_id", "x", "y", "width", "height", "confidence"]),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="face_embeddings",
+        metadata={
+            "dagster/row_count": embedding_table.num_rows,
+            "path": dg.MetadataValue.path(str(embeddings_path)),
+            "model": version,
+            "faces_computed": len(embeddings),
+        },
+    )
+    yield from _checks(detection_table, embedding_table, sizes)

@@ -1,0 +1,185 @@
+"""People: the face index, the user's label log, and person clusters that follow both.
+
+`face_index` is rebuilt by `face_index_schedule`; `person_clusters` follows new embeddings, new index builds and
+every edit of `label_log` by declarative automation (or one click in the UI).
+"""
+
+import time
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from photo_assets.analysis.people import (
+    FACES_PATH,
+    INDEX_DIR,
+    PEOPLE_PATH,
+    build_index,
+    cluster_people,
+    load_index,
+    save_index,
+)
+from photo_assets.assets.metadata import picture, preview
+from photo_assets.contact_sheet import FaceTile, contact_sheet
+from photo_assets.labels import LabelLog
+from photo_assets.library import write_atomically
+from photo_assets.resources import PhotoLibrary
+from photo_assets.storage import DataStore
+
+PEOPLE_GROUP = "people"
+PEOPLE_POOL = "people"
+PEOPLE_VERSION = "people-v1"
+# The contact sheet shows this many people, a row of up to this many faces each: enough to spot a wrong merge.
+SHEET_PEOPLE, SHEET_FACES = 12, 8
+# Below this recall@10 the index misses neighbours a user would notice as split people.
+MIN_INDEX_RECALL = 0.9
+
+
+def current_embeddings(store: DataStore) -> pa.Table | None:
+    """Every face's embedding, each face once, from the model most faces were embedded with (during a model
+    upgrade the batches not yet re-run keep the old model's vectors, which must not be compared with the new)."""
+    table = store.read_all("face_embeddings", columns=["face_id", "photo_id", "embedding", "model"])
+    if table is None or table.num_rows == 0:
+        return None
+    counts = table["model"].value_counts().to_pylist()
+    model = max(counts, key=lambda entry: entry["counts"])["values"]
+    table = table.filter(pc.equal(table["model"], model))
+    _, first = np.unique(table["face_id"].to_numpy(zero_copy_only=False), return_index=True)
+    return table.take(np.sort(first))
+
+
+def _vectors(table: pa.Table) -> np.ndarray:
+    return table["embedding"].combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(table.num_rows, -1)
+
+
+@dg.asset(
+    deps=["face_embeddings"],
+    group_name=PEOPLE_GROUP,
+    kinds={"annoy", "numpy"},
+    code_version=PEOPLE_VERSION,
+    pool=PEOPLE_POOL,
+)
+def face_index(photo_library: PhotoLibrary) -> dg.MaterializeResult:
+    """An Annoy index (euclidean on L2-normalised FaceNet embeddings) over every face, with the face_id mapping and
+    each face's nearest neighbours, switched in atomically. Read from the face_embeddings Parquet dataset directly."""
+    store = photo_library.store()
+    embeddings = current_embeddings(store)
+    if embeddings is None:
+        return dg.MaterializeResult(metadata={"faces_indexed": 0, "dagster/row_count": 0})
+    index = build_index(embeddings["face_id"].to_pylist(), _vectors(embeddings))
+    pointer = save_index(index, Path(photo_library.data_dir) / INDEX_DIR)
+    info = index.info
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": info["faces"],
+            "faces_indexed": info["faces"],
+            "trees": info["trees"],
+            "build_seconds": info["build_seconds"],
+            "recall_at_10": info["recall_at_10"],
+            "path": dg.MetadataValue.path(str(pointer)),
+        }
+    )
+
+
+@dg.asset_check(asset=face_index, description=f"recall@10 against brute force on a sample is >= {MIN_INDEX_RECALL}")
+def face_index_recall(photo_library: PhotoLibrary) -> dg.AssetCheckResult:
+    index = load_index(Path(photo_library.data_dir) / INDEX_DIR)
+    recall = 1.0 if index is None else float(index.info.get("recall_at_10", 0.0))
+    return dg.AssetCheckResult(passed=recall >= MIN_INDEX_RECALL, metadata={"recall_at_10": recall})
+
+
+@dg.observable_source_asset(
+    group_name=PEOPLE_GROUP,
+    description="The user's edits (rename, merge, move, reject, undo): an append-only log in the data folder. "
+    "Each edit is observed with a new data version, which makes person_clusters stale.",
+)
+def label_log(photo_library: PhotoLibrary) -> dg.DataVersion:
+    return dg.DataVersion(LabelLog(Path(photo_library.data_dir)).version())
+
+
+def _people_sheet(people: pa.Table, faces: pa.Table, store: DataStore, library_dir: Path) -> dg.MetadataValue | None:
+    """A row of face thumbnails per largest person, named at the left."""
+    top = people.slice(0, SHEET_PEOPLE).to_pylist()
+    if not top:
+        return None
+    boxes = store.read_all("face_detections", columns=["face_id", "photo_id", "x", "y", "width", "height"])
+    catalog = store.read_all("photos", columns=["photo_id", "path", "width", "height"])
+    box_of = {row["face_id"]: row for row in boxes.to_pylist()}
+    photo_of = {row["photo_id"]: row for row in catalog.to_pylist()}
+    rows, labels = [], []
+    for person in top:
+        members = faces.filter(pc.equal(faces["person_id"], person["person_id"]))["face_id"].to_pylist()
+        tiles = []
+        for member in members[:SHEET_FACES]:
+            box, photo = box_of.get(member), photo_of.get(box_of.get(member, {}).get("photo_id"))
+            if box and photo:
+                tiles.append(FaceTile(library_dir / photo["path"], (box["x"], box["y"], box["width"], box["height"]),
+                                      (photo["width"], photo["height"])))
+        rows.append(tiles)
+        labels.append(f"{person['name']} ({person['faces']})")
+    return picture(contact_sheet(rows, labels), "people")
+
+
+@dg.asset(
+    deps=["face_embeddings", face_index, label_log],
+    group_name=PEOPLE_GROUP,
+    kinds={"numpy", "parquet"},
+    code_version=PEOPLE_VERSION,
+    pool=PEOPLE_POOL,
+    # Follows new faces, new index builds and every edit; a label log never edited is not "missing".
+    automation_condition=dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing()),
+)
+def person_clusters(photo_library: PhotoLibrary) -> dg.MaterializeResult:
+    """Every face gets a person: named by the user's edits, or an "Unknown person NNNNNN" group found by average
+    linkage on the neighbour graph (index for indexed faces, brute force for faces newer than the index). Writes
+    person_clusters/faces.parquet (face_id, photo_id, person_id, person_name, assigned_by, distance) and
+    person_clusters/people.parquet (person_id, name, faces, photos, representative face)."""
+    data_dir = Path(photo_library.data_dir)
+    store = photo_library.store()
+    embeddings = current_embeddings(store)
+    if embeddings is None:
+        return dg.MaterializeResult(metadata={"people": 0, "dagster/row_count": 0})
+    started = time.monotonic()
+    previous = pq.read_table(data_dir / FACES_PATH) if (data_dir / FACES_PATH).exists() else None
+    labels = LabelLog(data_dir).state()
+    index = load_index(data_dir / INDEX_DIR)
+    result = cluster_people(
+        embeddings["face_id"].to_pylist(), embeddings["photo_id"].to_pylist(), _vectors(embeddings), labels,
+        previous=previous, index=index,
+    )
+    for table, relative in ((result.faces, FACES_PATH), (result.people, PEOPLE_PATH)):
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        write_atomically(data_dir / relative, sink.getvalue().to_pybytes())
+    people = result.people.sort_by([("faces", "descending")])
+    unknown = int(pc.sum(pc.starts_with(people["name"], "Unknown person ")).as_py() or 0)
+    metadata = {
+        "dagster/row_count": result.faces.num_rows,
+        "people": people.num_rows,
+        "named_people": people.num_rows - unknown,
+        "unknown_people": unknown,
+        "faces_by_user": int(pc.sum(pc.equal(result.faces["assigned_by"], "user")).as_py() or 0),
+        "seconds": round(time.monotonic() - started, 2),
+        "largest_groups": preview(people, ["person_id", "name", "faces", "photos"]),
+        "path": dg.MetadataValue.path(str(data_dir / FACES_PATH)),
+    }
+    sheet = _people_sheet(people, result.faces, store, Path(photo_library.library_dir))
+    if sheet is not None:
+        metadata["contact_sheet"] = sheet
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset_check(asset=person_clusters, description="Every embedded face has a person, except those marked not a face")
+def every_face_has_a_person(photo_library: PhotoLibrary) -> dg.AssetCheckResult:
+    data_dir = Path(photo_library.data_dir)
+    embeddings = current_embeddings(photo_library.store())
+    if embeddings is None or not (data_dir / FACES_PATH).exists():
+        return dg.AssetCheckResult(passed=True, metadata={"faces": 0})
+    faces = pq.read_table(data_dir / FACES_PATH)
+    not_faces = LabelLog(data_dir).state().not_faces
+    assigned = set(faces.filter(pc.is_valid(faces["person_id"]))["face_id"].to_pylist())
+    missing = set(embeddings["face_id"].to_pylist()) - assigned - set(not_faces)
+    return dg.AssetCheckResult(passed=not missing, metadata={"faces_without_person": len(missing)})

@@ -1,0 +1,35 @@
+"""The face models (MTCNN + FaceNet) as a configurable resource: loaded lazily, once per run process."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from photo_assets.analysis.faces import EMBED_BATCH_SIZE, DetectorSettings, FaceAnalyzer
+
+DEFAULTS = DetectorSettings()
+
+
+class FaceModels(dg.ConfigurableResource):
+    """Detector settings (the reference's, see DetectorSettings) and the embedding batch size. Changing a setting
+    changes the faces' model version: their rows are recomputed, never mixed with the old ones."""
+
+    min_face_size: int = DEFAULTS.min_face_size
+    threshold_pnet: float = DEFAULTS.threshold_pnet
+    threshold_rnet: float = DEFAULTS.threshold_rnet
+    threshold_onet: float = DEFAULTS.threshold_onet
+    scale_factor: float = DEFAULTS.scale_factor
+    min_confidence: float = DEFAULTS.min_confidence
+    detect_max_side: int = DEFAULTS.detect_max_side
+    embed_batch_size: int = EMBED_BATCH_SIZE
+
+    def analyzer(self) -> FaceAnalyzer:
+        settings = DetectorSettings(
+            min_face_size=self.min_face_size,
+            threshold_pnet=self.threshold_pnet,
+            threshold_rnet=self.threshold_rnet,
+            threshold_onet=self.threshold_onet,
+            scale_factor=self.scale_factor,
+            min_confidence=self.min_confidence,
+            detect_max_side=self.detect_max_side,
+        )
+        return FaceAnalyzer(settings)

@@ -1,0 +1,118 @@
+"""People end to end on real faces: the pipeline names groups "Unknown person NNNNNN"; edits from the command line
+and from the relabel job (the launchpad's) reach person_clusters, and survive re-running everything upstream."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from photo_assets.analysis.people import FACES_PATH, PEOPLE_PATH
+
+PEOPLE = ["person_01", "person_02", "person_03"]
+PHOTOS_PER_PERSON = 4
+
+
+@pytest.fixture(scope="module")
+def pipeline(shared_dir: Path, tmp_path_factory):
+    """A library of 12 real portraits of 3 people, run through `photo-assets run`."""
+    root = tmp_path_factory.mktemp("people")
+    source = shared_dir / "faces" / "deepface"
+    identities = json.loads((source / "identities.json").read_text())
+    for person in PEOPLE:
+        for name in identities[person][:PHOTOS_PER_PERSON]:
+            (root / "library" / person).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / name, root / "library" / person / name)
+    env = {**os.environ, "DAGSTER_HOME": str(root / "home"), "PHOTO_ASSETS_DATA": str(root / "data"),
+           "PHOTO_ASSETS_LIBRARY": str(root / "library")}
+    result = cli(env, "run")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return root, env
+
+
+def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "photo_assets.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=1200)
+
+
+def person_of_folder(data: Path) -> dict[str, set[str]]:
+    """folder (true person) -> names of the people its faces were given."""
+    faces = pq.read_table(data / FACES_PATH)
+    photos = pq.ParquetDataset(data / "photos").read(columns=["photo_id", "path"])
+    folder = {row["photo_id"]: row["path"].split("/")[0] for row in photos.to_pylist()}
+    found: dict[str, set[str]] = {}
+    for row in faces.to_pylist():
+        found.setdefault(folder[row["photo_id"]], set()).add(row["person_name"])
+    return found
+
+
+def execute(env: dict, job_name: str, **kwargs) -> dg.ExecuteInProcessResult:
+    code = (
+        "import json, sys\n"
+        "import dagster as dg\n"
+        "from photo_assets.definitions import defs\n"
+        f"job = defs.resolve_job_def({job_name!r})\n"
+        f"result = job.execute_in_process(instance=dg.DagsterInstance.get(), raise_on_error=False, **{kwargs!r})\n"
+        "sys.exit(0 if result.success else 1)\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=1200)
+
+
+def test_people_start_unknown_and_follow_edits_from_cli_and_launchpad(pipeline):
+    root, env = pipeline
+    data = root / "data"
+    groups = person_of_folder(data)
+    assert set(groups) == set(PEOPLE)
+    assert all(len(names) == 1 and next(iter(names)).startswith("Unknown person ") for names in groups.values())
+    assert len({next(iter(names)) for names in groups.values()}) == 3  # three people, not merged
+
+    first_number = next(iter(groups["person_01"])).split()[-1]
+    renamed = cli(env, "people", "rename", first_number, "Alice")
+    assert renamed.returncode == 0, renamed.stderr
+    listing = cli(env, "people", "list")
+    assert "Alice" in listing.stdout
+
+    second = next(iter(groups["person_02"]))
+    relabel = execute(env, "relabel", run_config={"ops": {"apply_label_edit": {"config": {
+        "operation": "RENAME", "person": second, "name": "Bob"}}}})
+    assert relabel.returncode == 0, relabel.stderr[-3000:]
+
+    assert execute(env, "update_people").returncode == 0
+    groups = person_of_folder(data)
+    assert groups["person_01"] == {"Alice"} and groups["person_02"] == {"Bob"}
+    people = pq.read_table(data / PEOPLE_PATH)
+    assert sorted(people.filter(pc.invert(pc.starts_with(people["name"], "Unknown")))["name"].to_pylist()) == [
+        "Alice", "Bob"]
+
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        observed = instance.fetch_observations(dg.AssetKey("label_log"), limit=5).records
+        assert len(observed) == 2  # one per edit: the CLI's and the job's
+        latest = instance.get_latest_materialization_event(dg.AssetKey("person_clusters"))
+        metadata = latest.asset_materialization.metadata
+        assert metadata["named_people"].value == 2
+        assert metadata["contact_sheet"].value.startswith("![people](data:image/png;base64,")
+
+
+def test_edits_survive_rematerializing_every_batch_and_rebuilding_the_index(pipeline):
+    root, env = pipeline
+    data = root / "data"
+    before = person_of_folder(data)
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        batches = instance.get_dynamic_partitions("photo_batches")
+    for batch in batches:
+        assert execute(env, "analyse_batch", partition_key=batch).returncode == 0
+    shutil.rmtree(data / "face_index")
+    assert execute(env, "update_people").returncode == 0
+    assert person_of_folder(data) == before
+
+    undo = cli(env, "people", "undo")
+    assert undo.returncode == 0 and "undid the latest rename" in undo.stdout
+    assert execute(env, "update_people").returncode == 0
+    after = person_of_folder(data)
+    assert after["person_01"] == {"Alice"} and next(iter(after["person_02"])).startswith("Unknown person ")
