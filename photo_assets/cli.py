@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from photo_assets.definitions import defs
-    from photo_assets.jobs import analyse_batch_job, update_people_job
+    from photo_assets.jobs import analyse_batch_job, catalog_batch_job, update_people_job
     from photo_assets.library import ScanCursor
     from photo_assets.partitions import photo_batches
     from photo_assets.resources import PhotoLibrary
@@ -73,14 +73,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"library {settings.library_dir()}: {summary}", flush=True)
     if new:
         instance.add_dynamic_partitions(photo_batches.name, new)
-    batch_job = defs.resolve_job_def(analyse_batch_job.name)
+    batch_job = defs.resolve_job_def((catalog_batch_job if args.without_faces else analyse_batch_job).name)
     failed = 0
     for index, batch_key in enumerate(new + rerun, start=1):
         result = batch_job.execute_in_process(
             instance=instance, partition_key=batch_key, raise_on_error=False, run_config=QUIET_LOGS
         )
         failed += _report(result, f"[{index}/{len(new) + len(rerun)}] batch {batch_key}")
-    if new or rerun:
+    if (new or rerun) and not args.without_faces:
         result = defs.resolve_job_def(update_people_job.name).execute_in_process(
             instance=instance, raise_on_error=False, run_config=QUIET_LOGS
         )
@@ -133,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     run_parser = commands.add_parser("run", help="catalogue the library and analyse every new batch")
     run_parser.add_argument("--library", help=f"photo library folder (default ${settings.LIBRARY_ENV})")
     run_parser.add_argument("--data", help=f"data folder (default ${settings.DATA_ENV})")
+    run_parser.add_argument(
+        "--without-faces", action="store_true", help="catalog, colours and locations only (faces can follow later)"
+    )
     run_parser.set_defaults(handler=run)
     status_parser = commands.add_parser("status", help="what is catalogued, analysed, failed and stale")
     status_parser.add_argument("--data", help=f"data folder (default ${settings.DATA_ENV})")

@@ -21,6 +21,11 @@ analyse_batch_job = dg.define_asset_job(
     selection=PER_BATCH_ASSETS,
     description="Every per-batch analysis of one batch: catalog, colours, locations, faces.",
 )
+catalog_batch_job = dg.define_asset_job(
+    "catalog_batch",
+    selection=CATALOG_ASSETS,
+    description="The quick per-batch analyses of one batch: catalog, colours, locations (no face models).",
+)
 
 update_people_job = dg.define_asset_job(
     "update_people",

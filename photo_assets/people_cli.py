@@ -28,6 +28,7 @@ from photo_assets.analysis.people import (
     unknown_number,
 )
 from photo_assets.labels import LabelEdit, LabelLog, LabelState, RejectReason
+from photo_assets.storage import DataStore
 
 # Short enough to type, long enough to be unique among a library's faces.
 FACE_PREFIX_MIN = 6
@@ -183,10 +184,13 @@ def _show(editor: PeopleEditor, args: argparse.Namespace) -> None:
     rows = rows.sort_by([("assigned_by", "descending"), ("distance", "ascending")])
     print(f"{found.name} ({found.person_id}): {rows.num_rows} faces in "
           f"{pc.count_distinct(rows['photo_id']).as_py()} photos")
+    catalog = DataStore(editor.data_dir).read_all("photos", columns=["photo_id", "path"])
+    path_of = dict(zip(catalog["photo_id"].to_pylist(), catalog["path"].to_pylist())) if catalog else {}
     print(f"{'face':<20}  {'by':<4}  {'distance':>8}  photo")
     for row in rows.slice(0, args.limit).to_pylist():
         distance = "" if row["distance"] is None else f"{row['distance']:.3f}"
-        print(f"{row['face_id']:<20}  {row['assigned_by']:<4}  {distance:>8}  {row['photo_id']}")
+        photo = path_of.get(row["photo_id"], row["photo_id"])
+        print(f"{row['face_id']:<20}  {row['assigned_by']:<4}  {distance:>8}  {photo}")
     if rows.num_rows > args.limit:
         print(f"... {rows.num_rows - args.limit} more (--limit)")
 

@@ -15,10 +15,10 @@ import pytest
 from tests.library_helpers import make_library
 
 
-def photo_assets_run(library: Path, data: Path, home: Path) -> subprocess.CompletedProcess:
+def photo_assets_run(library: Path, data: Path, home: Path, *flags: str) -> subprocess.CompletedProcess:
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DAGSTER_HOME": str(home)}
-    command = [sys.executable, "-m", "photo_assets.cli", "run", "--library", str(library), "--data", str(data)]
+    command = [sys.executable, "-m", "photo_assets.cli", "run", "--library", str(library), "--data", str(data), *flags]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
 
 
@@ -32,24 +32,25 @@ def files_under(root: Path) -> set[str]:
 
 def test_run_on_gps_corpus_catalogues_colours_and_reruns_only_new_files(shared_dir: Path, tmp_path: Path):
     library = shared_dir / "corpus" / "gps"
-    first = photo_assets_run(library, tmp_path / "data", tmp_path / "home")
+    first = photo_assets_run(library, tmp_path / "data", tmp_path / "home", "--without-faces")
     assert first.returncode == 0, first.stdout + first.stderr
+    assert not (tmp_path / "data" / "face_detections").exists()
     photos = ds.dataset(tmp_path / "data" / "photos").to_table()
     assert set(photos["path"].to_pylist()) == files_under(library)
     colours = ds.dataset(tmp_path / "data" / "color_histograms").to_table()
     fine = photos.filter(pc.is_null(photos["error"]))
     assert set(colours["photo_id"].to_pylist()) == set(fine["photo_id"].to_pylist())
 
-    again = photo_assets_run(library, tmp_path / "data", tmp_path / "home")
+    again = photo_assets_run(library, tmp_path / "data", tmp_path / "home", "--without-faces")
     assert again.returncode == 0 and "0 new batches" in again.stdout
 
 
 def test_run_after_adding_files_analyses_only_the_new_ones(tmp_path: Path):
     library = tmp_path / "library"
     make_library(library, 3)
-    assert photo_assets_run(library, tmp_path / "data", tmp_path / "home").returncode == 0
+    assert photo_assets_run(library, tmp_path / "data", tmp_path / "home", "--without-faces").returncode == 0
     make_library(library, 2, folder="new")
-    second = photo_assets_run(library, tmp_path / "data", tmp_path / "home")
+    second = photo_assets_run(library, tmp_path / "data", tmp_path / "home", "--without-faces")
     assert second.returncode == 0
     assert "1 new batches" in second.stdout and "photos 2" in second.stdout
     assert ds.dataset(tmp_path / "data" / "photos").count_rows() == 5

@@ -4,9 +4,11 @@ Each of the 32 x 32 = 1,024 resampled pixels votes for its most similar palette 
 `(1 - dh) * (1 - 0.5 |ds|) * (1 - 0.25 |dv|)`. Unlike the reference, `dh` is the circular hue distance
 `min(|dh|, 1 - |dh|)`: hue 0.98 and 0.02 are neighbours, so pure red (255, 0, 0) is "Red", not something else.
 
-From a file, the 32 x 32 sample comes from the cheapest faithful source: the camera's EXIF thumbnail, else a JPEG
-decoded at reduced scale, else every pixel. A close call between the top two colours, which a cheaper source's small
-differences could flip, is settled by the next, more faithful source.
+From a file, the 32 x 32 sample comes from the camera's EXIF thumbnail when it is faithful (reference issue #336:
+"analyse from thumbnails not originals"), else from a JPEG decoded at reduced scale: ~100x and ~4x cheaper than
+decoding every pixel of a 12 MP photo. Both give the full decode's top colour except in near ties (top two within
+~1 %, where a pixel or two decides) and for cameras that render their thumbnail's colours differently; the bench
+measures how often (bench/colour_location.py). Settling near ties by decoding cost 4-5x the speed for ~1 % of photos.
 """
 
 from __future__ import annotations
@@ -43,20 +45,13 @@ SAMPLE_SIZE = (32, 32)
 # Shares below half a percent are noise (five pixels of 1,024), not a colour of the photo.
 MIN_SHARE = 0.005
 # Photos whose camera embedded a faithful EXIF thumbnail with at least this short side (cameras write 160 x 120) are
-# analysed from it: a 32 x 32 sample needs no more, and decoding a 12 MP JPEG costs ~10-100x more.
+# analysed from it: a 32 x 32 sample needs no more, and decoding a 12 MP JPEG costs ~30-100x more.
 THUMBNAIL_MIN_SIDE = 96
 # Without such a thumbnail, JPEGs are decoded at 1/2..1/8 scale while at least this size: the 32 x 32 bicubic result
 # stays within 1-2 grey levels of a full decode (bench/colour_location.py measures it) at a fraction of the cost.
 DECODE_MIN_SIDE = 256
-# Top two colours fewer votes apart than this are a close call for the source: on the corpora, thumbnails flipped
-# the top colour of near ties up to 5 votes apart, reduced decodes up to 1 (bench/colour_location.py); a close call
-# is recomputed from the next source. Larger margins cost a decode for many more photos (about 4 % of real photos
-# have thumbnail ties under 8 votes, 10 % under 24).
-THUMBNAIL_CLOSE_CALL_VOTES = 8
-DECODE_CLOSE_CALL_VOTES = 3
-SOURCE_THUMBNAIL, SOURCE_REDUCED, SOURCE_FULL = "exif thumbnail", "reduced decode", "full decode"
 SATURATION_WEIGHT, VALUE_WEIGHT = 0.5, 0.25  # hue weighs 1: (1 - dh)
-ALGORITHM_VERSION = "colour-v2-thumbnail-close-calls"
+ALGORITHM_VERSION = "colour-v2-exif-thumbnail"
 
 
 def rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
@@ -90,8 +85,9 @@ def similarity(pixels_hsv: np.ndarray, palette_hsv: np.ndarray = PALETTE_HSV) ->
 def _palette_scores(
     hue: np.ndarray, saturation: np.ndarray, value: np.ndarray, palette_hsv: np.ndarray = PALETTE_HSV
 ) -> np.ndarray:
-    """(k, n) scores: one row of n pixels per palette colour, which numpy computes ~5x faster than (n, k) or an
-    (n, k, 3) difference; the same float64 operations in the same order as the per-pixel formula, so same votes."""
+    """(k, n) scores: one row of n pixels per palette colour. numpy runs these long rows many times faster than the
+    17-wide rows of an (n, k) or (n, k, 3) layout; the same float64 operations in the same order as the per-pixel
+    formula, so the same votes (checked against the per-pixel loop on millions of colours)."""
     palette_hue, palette_saturation, palette_value = (palette_hsv[:, channel, None] for channel in range(3))
     scores = np.abs(hue - palette_hue)
     np.minimum(scores, 1.0 - scores, out=scores)
@@ -105,47 +101,21 @@ def _palette_scores(
     return scores
 
 
-def _votes(image: Image.Image) -> np.ndarray:
-    """Votes per palette colour of the image's 32 x 32 bicubic sample."""
+def colour_histogram(image: Image.Image) -> list[tuple[str, float]]:
+    """Shares of palette colours >= MIN_SHARE, largest first, for an oriented image."""
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     sample = np.asarray(rgb.resize(SAMPLE_SIZE, Image.Resampling.BICUBIC)).reshape(-1, 3)
     channels = np.ascontiguousarray(sample.T, dtype=np.float64) / 255.0
-    winners = _palette_scores(*_hsv_channels(*channels)).argmax(axis=0)  # ties go to the first colour, as in the loop
-    return np.bincount(winners, minlength=len(COLOUR_NAMES))
-
-
-def _shares(votes: np.ndarray) -> list[tuple[str, float]]:
-    shares = votes / votes.sum()
+    votes = _palette_scores(*_hsv_channels(*channels)).argmax(axis=0)  # ties go to the first colour, as in the loop
+    shares = np.bincount(votes, minlength=len(COLOUR_NAMES)) / len(votes)
     order = np.argsort(-shares, kind="stable")
     return [(COLOUR_NAMES[index], float(shares[index])) for index in order if shares[index] >= MIN_SHARE]
 
 
-def _is_close_call(votes: np.ndarray, margin: int) -> bool:
-    runner_up, winner = np.sort(votes)[-2:]
-    return winner - runner_up < margin
-
-
-def colour_histogram(image: Image.Image) -> list[tuple[str, float]]:
-    """Shares of palette colours >= MIN_SHARE, largest first, for an oriented image."""
-    return _shares(_votes(image))
-
-
 def histogram_for_path(path: Path) -> list[tuple[str, float]]:
-    """The colour histogram of a photo file, from its cheapest faithful source (see the module docstring).
+    """The colour histogram of a photo file: from its camera thumbnail when faithful, else from a reduced decode.
 
     Raises images.PhotoError when the photo cannot be read.
     """
-    return histogram_and_source(path)[0]
-
-
-def histogram_and_source(path: Path) -> tuple[list[tuple[str, float]], str]:
-    """`histogram_for_path`'s answer and the source it came from: SOURCE_THUMBNAIL, SOURCE_REDUCED or SOURCE_FULL."""
     thumbnail = open_exif_thumbnail(path, THUMBNAIL_MIN_SIDE)
-    if thumbnail is not None:
-        votes = _votes(thumbnail)
-        if not _is_close_call(votes, THUMBNAIL_CLOSE_CALL_VOTES):
-            return _shares(votes), SOURCE_THUMBNAIL
-    votes = _votes(open_oriented(path, max_side=DECODE_MIN_SIDE))
-    if not _is_close_call(votes, DECODE_CLOSE_CALL_VOTES):
-        return _shares(votes), SOURCE_REDUCED
-    return _shares(_votes(open_oriented(path))), SOURCE_FULL
+    return colour_histogram(thumbnail if thumbnail is not None else open_oriented(path, max_side=DECODE_MIN_SIDE))

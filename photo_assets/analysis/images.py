@@ -1,7 +1,8 @@
 """Opening photos safely: decode, EXIF orientation, metadata and GPS, with every failure turned into a PhotoError.
 
-Everything that reads pixels goes through `open_oriented`, so every analysis sees the photo the way the user does
-(the reference detected faces on the rotated image but cropped them from the unrotated file).
+Everything that reads pixels goes through `open_oriented` (or `open_exif_thumbnail`, for the camera's small copy,
+turned the same way), so every analysis sees the photo the way the user does (the reference detected faces on the
+rotated image but cropped them from the unrotated file).
 """
 
 from __future__ import annotations
@@ -189,9 +190,10 @@ def _capture_time(exif_ifd: dict, exif) -> datetime | None:
         return None
 
 
-def _orientation(exif) -> int:
+def _orientation(value) -> int:
+    """An EXIF orientation tag's value as 1..8; anything else (absent, garbled) is 1, upright, as exif_transpose does."""
     try:
-        orientation = int(exif.get(EXIF_ORIENTATION, 1))
+        orientation = int(value)
     except (TypeError, ValueError):
         return 1
     return orientation if 1 <= orientation <= 8 else 1
@@ -207,7 +209,7 @@ def read_metadata(path: Path) -> PhotoMetadata:
             exif_ifd = exif.get_ifd(EXIF_IFD)
         except Exception:  # noqa: BLE001 - a broken EXIF block loses the metadata, not the photo
             exif, gps, exif_ifd = {}, {}, {}
-        orientation = _orientation(exif)
+        orientation = _orientation(exif.get(EXIF_ORIENTATION, 1))
         width, height = image.size
         if orientation in TRANSPOSING_ORIENTATIONS:
             width, height = height, width
@@ -261,7 +263,8 @@ def open_exif_thumbnail(path: Path, min_side: int) -> Image.Image | None:
     Faithful: a JPEG thumbnail lying inside the EXIF block, at least min_side on its short side, smaller than the photo
     and of the photo's aspect ratio within THUMBNAIL_ASPECT_TOLERANCE. None when the file has no faithful thumbnail,
     or cannot be read at all: the caller decodes the photo instead, which reports what is wrong with it.
-    Only the JPEG markers before the image data are read, with bounds checks: ~10x cheaper than Pillow's header parse.
+    Only the JPEG segments before the image data are read, with bounds checks: ~10x cheaper than Pillow's open and
+    EXIF parse.
     """
     try:
         embedded = _read_embedded_thumbnail(path)
@@ -353,10 +356,10 @@ def _thumbnail_in_exif(
         return None
     if offset + length > len(tiff):
         return None
-    orientation = ifd0.get(EXIF_ORIENTATION)
+    orientation = ifd0.get(EXIF_ORIENTATION, 1)
     if EXIF_ORIENTATION not in ifd0 and xmp and (match := XMP_ORIENTATION.search(xmp)):
         orientation = int(match[2])  # what Pillow's getexif, and so open_oriented, falls back to
-    return tiff[offset : offset + length], _orientation({EXIF_ORIENTATION: orientation}), photo_size
+    return tiff[offset : offset + length], _orientation(orientation), photo_size
 
 
 def _integer_entries(tiff: bytes, offset: int, endian: str) -> tuple[dict[int, int | None], int]:

@@ -549,10 +549,11 @@ def _previous_members(previous: pa.Table | None) -> dict[str, str]:
 
 def _person_ids_for_groups(
     group: np.ndarray, face_ids: np.ndarray, seeded_person: np.ndarray, people: list[str],
-    previous: dict[str, str], labels: LabelState,
+    previous: dict[str, str], labels: LabelState, taken: set[str],
 ) -> dict[int, str]:
     """group number -> person_id: the user's person for seeded groups, else the previous run's unnamed group that
-    shares most faces with it (each previous id goes to one group), else a new number."""
+    shares most faces with it (each previous id goes to one group), else a new number not in `taken` (which
+    grows with each number handed out)."""
     result: dict[int, str] = {}
     seeded = np.flatnonzero(seeded_person >= 0)
     for position in seeded:
@@ -570,7 +571,7 @@ def _person_ids_for_groups(
         if root not in result and earlier not in claimed:
             result[root] = earlier
             claimed.add(earlier)
-    taken = claimed | set(previous.values()) | set(labels.names) | set(labels.merged_into) | set(people)
+    taken |= claimed
     smallest_face: dict[int, str] = {}
     for position, face_id in enumerate(face_ids.tolist()):
         root = int(group[position])
@@ -612,15 +613,22 @@ def cluster_people(
     graph = neighbour_graph(ids, kept_vectors, index)
     group = agglomerate(kept_vectors, graph, threshold, seeded_person, forbidden)
     group = attach_leftovers(kept_vectors, graph, group, seeded_person, forbidden)
-    person_of_group = _person_ids_for_groups(group, ids, seeded_person, people, _previous_members(previous), labels)
+    earlier = _previous_members(previous)
+    # Numbers never handed to a new group: anyone's from the last run, and any the user's edits mention.
+    taken = set(earlier.values()) | set(labels.names) | set(labels.merged_into) | set(people)
+    person_of_group = _person_ids_for_groups(group, ids, seeded_person, people, earlier, labels, taken)
     person = np.array([person_of_group[int(root)] for root in group], dtype=object)
 
-    # An unnamed group matched to its previous number may hold a face rejected from that number: it leaves.
-    taken = set(person_of_group.values())
+    # An unnamed group matched to its previous number may hold a face rejected from that number: the face leaves,
+    # for the number it had on its own last time when it can, so that re-runs agree.
+    used = set(person_of_group.values())
     for position, face_id in enumerate(ids.tolist()):
         if person[position] in bans.get(face_id, ()):
-            person[position] = unknown_number(face_id, taken | set(labels.names))
-            taken.add(person[position])
+            own = earlier.get(face_id)
+            number = own if own and own not in bans[face_id] and own not in used else unknown_number(face_id, taken)
+            person[position] = number
+            used.add(number)
+            taken.add(number)
     return _tables(ids, photos, kept_vectors, person, seeded_person >= 0, face_ids[not_faces], photo_ids[not_faces],
                    labels, graph)
 
