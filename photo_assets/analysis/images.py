@@ -191,7 +191,7 @@ def _capture_time(exif_ifd: dict, exif) -> datetime | None:
 
 
 def _orientation(value) -> int:
-    """An EXIF orientation tag's value as 1..8; anything else (absent, garbled) is 1, upright, as exif_transpose does."""
+    """An EXIF orientation value as 1..8; anything else (absent, garbled) is 1, upright, as exif_transpose does."""
     try:
         orientation = int(value)
     except (TypeError, ValueError):
