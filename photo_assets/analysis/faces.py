@@ -2,17 +2,17 @@
 
 Detection runs on the orientation-corrected photo shrunk so its long side is at most `detect_max_side`; boxes and
 landmarks are scaled back to full-size oriented pixels. `min_face_size` counts pixels of that shrunk copy, so the
-smallest face found in the full photo is `min_face_size * long side / detect_max_side`: 20 px at 1,024 means ~78 px
-on a 4,000 px (12 MP) photo and ~140 px on 7,300 px (40 MP). Smaller faces are lost on purpose: FaceNet sees
-160 x 160 pixels, and a face upscaled from a few dozen pixels gives an embedding too noisy to recognise anyone.
+smallest face found grows with the photo: at 1,024 it is ~50 px on a 12 MP photo (4,000 px long side) and ~90 px
+on 40 MP (7,300 px), as `bench/faces.py --calibrate` measures. Smaller faces are lost on purpose: FaceNet sees
+160 x 160 pixels, and a face blown up from a few dozen pixels says little about whose face it is.
 
 Alignment and embedding are deepface 0.0.103's own (`DeepFace.represent(model_name="Facenet",
 detector_backend="mtcnn")`): a crop with half the box added on every side, rotated about its centre so the eyes
 are level, the box cut back out, scaled to fit 160 x 160 and padded with black, channels as deepface feeds them
 (BGR, 0..1, no further normalisation). The crop comes from the full-size oriented photo, never from the shrunk copy.
 
-Embeddings go through the network in batches across faces and photos: one face at a time costs ~1.6 s, a batch
-~0.14 s per face on 2 cores. TensorFlow, mtcnn and deepface are imported by the first analyser that needs them,
+Embeddings go through the network in batches across faces and photos: on 2 cores one face alone costs 0.6-1.1 s,
+in a batch of 32 0.1-0.15 s. TensorFlow, mtcnn and deepface are imported by the first analyser that needs them,
 so importing this module stays cheap.
 """
 
@@ -54,11 +54,11 @@ REDUCING_GAP = 2
 class DetectorSettings:
     """Everything that decides which faces are found; hashed into `FaceAnalyzer.model_version`.
 
-    Stage thresholds, scale factor and minimum face size are the reference's. Its confidence cut-off (0.99) is
-    not: mtcnn 1.0.0 scores faces lower than the release the reference ran, and at 0.99 it misses a third of the
-    labelled portraits in ../shared/faces/deepface and 8% of the faces in ../shared/faces/lfw_dev. At 0.9 it
-    misses none of the portraits and 1 of 368 LFW faces, with no detection outside a face in the generated
-    12 MP photos; `bench/faces.py --calibrate` prints these figures and those behind `detect_max_side`.
+    Stage thresholds, scale factor and minimum face size are the reference's; `bench/faces.py --calibrate` measured
+    the other two. The reference kept faces above 0.99 confidence, but mtcnn 1.0.0 scores faces lower than the
+    release it ran: at 0.99 it misses 40% of the labelled portraits in ../shared/faces/deepface and 8% of the faces
+    in ../shared/faces/lfw_dev. Above 0.85 it misses none of either, nor of the faces pasted into generated 12 MP
+    photos, and finds nothing away from them.
     """
 
     min_face_size: int = 20  # pixels of the detection copy, not of the photo
@@ -66,7 +66,9 @@ class DetectorSettings:
     threshold_rnet: float = 0.7
     threshold_onet: float = 0.7
     scale_factor: float = 0.709
-    min_confidence: float = 0.9
+    min_confidence: float = 0.85
+    # On a 12 MP photo, 1,024 finds every face from 50 px up, 768 from 70 px, 1,280 from 40 px; detection time grows
+    # with the pixels (~1.8x from 768 to 1,024). Below 50 px FaceNet gets too little of a face to recognise it.
     detect_max_side: int = 1024
 
     def digest(self) -> str:
