@@ -70,12 +70,14 @@ ATTACH_MARGIN = 0.2
 # Neighbours farther than this (squared) are left out of the graph: a merge below LINKAGE_THRESHOLD has a closer
 # pair to go by, and a group whose faces are all this far is never a leftover's best nor its runner-up.
 NEIGHBOUR_MAX_SQUARED = ATTACH_THRESHOLD + ATTACH_MARGIN
-# Brute force compares new faces with every face; beyond this many pairs a throwaway Annoy index is cheaper.
-BRUTE_FORCE_MAX_PAIRS = 400_000_000
-# Brute-force rows per block: bounds the similarity matrix held in memory (rows x faces x 4 bytes: 100 MB at 100k).
-BRUTE_FORCE_BLOCK = 256
-# Rows of pairwise linkages computed at once: bounds the temporary (rows x dims x 8 bytes).
-LINKAGE_BLOCK = 65536
+# Faces embedded since the last build are compared among themselves by brute force (~15 ns a pair on 2 cores, under
+# load); beyond this many pairs (~14k new faces: a first run, a model change) a throwaway Annoy forest of them is
+# cheaper (~0.25 ms a face to build and query).
+BRUTE_FORCE_MAX_PAIRS = 200_000_000
+# Brute force works in blocks of queries holding at most this many similarities (64 MB, plus sorting scratch).
+BRUTE_FORCE_BLOCK_ELEMENTS = 16_000_000
+# Pairs whose linkage is computed at once: bounds the gathered rows (2 x pairs x 128 x 8 bytes = 34 MB).
+LINKAGE_BLOCK = 16384
 # Faces sampled to measure the index's recall@10 against brute force.
 RECALL_SAMPLE = 500
 RECALL_AT = 10
@@ -186,8 +188,9 @@ def brute_force_neighbours(
     k_eff = min(k, len(vectors) - (exclude is not None))
     if k_eff <= 0:
         return found, distances
-    for start in range(0, len(queries), BRUTE_FORCE_BLOCK):
-        block = queries[start : start + BRUTE_FORCE_BLOCK]
+    rows_per_block = max(1, BRUTE_FORCE_BLOCK_ELEMENTS // len(vectors))
+    for start in range(0, len(queries), rows_per_block):
+        block = queries[start : start + rows_per_block]
         similarity = block @ vectors.T
         if exclude is not None:
             own = exclude[start : start + len(block)]
@@ -306,8 +309,8 @@ class NeighbourGraph:
 
     first: np.ndarray
     second: np.ndarray
-    from_index: int  # faces whose neighbours came from the index
-    brute_forced: int  # faces matched by brute force against every face
+    indexed: int  # faces whose neighbours among indexed faces came from the last index build
+    fresh: int  # faces embedded since: the index was queried for them, and they were compared among themselves
 
 
 def _edges(rows: np.ndarray, neighbours: np.ndarray, distances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -317,40 +320,55 @@ def _edges(rows: np.ndarray, neighbours: np.ndarray, distances: np.ndarray) -> t
     return first[valid], second[valid]
 
 
+def _valid_items(face_ids: np.ndarray, vectors: np.ndarray, index: FaceIndex | None) -> np.ndarray:
+    """Each face's item in the index, or -1 when it is not there with its current embedding."""
+    if index is None or not len(index):
+        return np.full(len(face_ids), -1, dtype=np.int64)
+    items = pc.index_in(pa.array(face_ids.tolist(), pa.string()), pa.array(index.face_ids.tolist(), pa.string()))
+    item_of = items.fill_null(-1).to_numpy().astype(np.int64)
+    known = np.flatnonzero(item_of >= 0)
+    item_of[known[index.fingerprints[item_of[known]] != fingerprints(vectors[known])]] = -1
+    return item_of
+
+
+def query_index(index: FaceIndex, vectors: np.ndarray, k: int = NEIGHBOURS) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest indexed items to each vector: (items, distances), -1 / inf where fewer exist."""
+    return _query_all(index.annoy, vectors, k, by_item=False)
+
+
+def neighbours_among(vectors: np.ndarray, k: int = NEIGHBOURS) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's k nearest other rows (rows, distances): vectorised brute force, or a throwaway Annoy forest
+    when the rows are too many for that."""
+    if len(vectors) ** 2 <= BRUTE_FORCE_MAX_PAIRS:
+        return brute_force_neighbours(vectors, vectors, k, np.arange(len(vectors)), NEIGHBOUR_MAX_SQUARED)
+    return _query_all(_new_annoy(vectors, INDEX_TREES), np.arange(len(vectors)), k, by_item=True)
+
+
 def neighbour_graph(face_ids, vectors: np.ndarray, index: FaceIndex | None, k: int = NEIGHBOURS) -> NeighbourGraph:
-    """Each face's k nearest faces: from the index for faces indexed with their current embedding, by brute force
-    against every face for the rest (or, when they are too many for that, through a throwaway index of all faces)."""
+    """Each face's k nearest faces, the hybrid way: between faces indexed with their current embedding, the
+    neighbours recorded at build time; between a face embedded since and the indexed ones, an index query; among
+    the faces embedded since, brute force. A face re-embedded since the build (a new model) counts as new."""
     count = len(vectors)
     face_ids = np.asarray(face_ids, dtype=object)
-    item_of = np.full(count, -1, dtype=np.int64)  # index item of each face, -1 when not (validly) indexed
-    if index is not None and len(index):
-        items = pc.index_in(pa.array(face_ids.tolist(), pa.string()), pa.array(index.face_ids.tolist(), pa.string()))
-        item_of = items.fill_null(-1).to_numpy().astype(np.int64)
-        known = item_of >= 0
-        same = np.zeros(count, dtype=bool)
-        same[known] = index.fingerprints[item_of[known]] == fingerprints(vectors[known])
-        item_of[~same] = -1
-    fresh = np.flatnonzero(item_of < 0)
+    item_of = _valid_items(face_ids, vectors, index)
+    indexed, fresh = np.flatnonzero(item_of >= 0), np.flatnonzero(item_of < 0)
     parts = []
-    if len(fresh) < count:
-        position_of_item = np.full(len(index), -1, dtype=np.int64)
-        indexed = np.flatnonzero(item_of >= 0)
+    if len(indexed):
+        position_of_item = np.full(len(index) + 1, -1, dtype=np.int64)  # the extra slot maps "no item" (-1)
         position_of_item[item_of[indexed]] = indexed
-        item_neighbours = index.neighbours[item_of[indexed]]
-        mapped = np.where(item_neighbours >= 0, position_of_item[np.maximum(item_neighbours, 0)], -1)
-        parts.append(_edges(indexed, mapped, index.distances[item_of[indexed]]))
-    if len(fresh) * count <= BRUTE_FORCE_MAX_PAIRS:
-        found, distances = brute_force_neighbours(vectors[fresh], vectors, k, fresh, NEIGHBOUR_MAX_SQUARED)
-        brute_forced = len(fresh)
-    else:
-        found, distances = _query_all(_new_annoy(vectors, INDEX_TREES), fresh, min(k, count - 1), by_item=True)
-        brute_forced = 0
-    parts.append(_edges(fresh, found, distances))
-    first = np.concatenate([part[0] for part in parts]).astype(np.int64)
-    second = np.concatenate([part[1] for part in parts]).astype(np.int64)
+        recorded = index.neighbours[item_of[indexed]]
+        parts.append(_edges(indexed, position_of_item[recorded], index.distances[item_of[indexed]]))
+        if len(fresh):
+            items, distances = query_index(index, vectors[fresh], k)
+            parts.append(_edges(fresh, position_of_item[items], distances))
+    if len(fresh):
+        among, distances = neighbours_among(vectors[fresh], k)
+        parts.append(_edges(fresh, np.where(among >= 0, fresh[np.maximum(among, 0)], -1), distances))
+    first = np.concatenate([part[0] for part in parts]).astype(np.int64) if parts else np.empty(0, np.int64)
+    second = np.concatenate([part[1] for part in parts]).astype(np.int64) if parts else np.empty(0, np.int64)
     low, high = np.minimum(first, second), np.maximum(first, second)
     unique = np.unique(low * count + high)
-    return NeighbourGraph(unique // count, unique % count, count - len(fresh), brute_forced)
+    return NeighbourGraph(unique // count, unique % count, len(indexed), len(fresh))
 
 
 # -- clustering --------------------------------------------------------------------------------------------------
@@ -458,11 +476,14 @@ def agglomerate(
         else:
             target[joining] = joining  # not settled: the stragglers wait for the next round
         survivors, renumber = np.unique(target, return_inverse=True)
-        merged_person = np.full(len(survivors), -1, np.int64)
-        np.maximum.at(merged_person, renumber, person)
-        sums = _sum_by(renumber, sums, len(survivors))
+        movers = np.flatnonzero(target != np.arange(groups))  # only the groups that join another are added in
+        merged_person = person[survivors]
+        np.maximum.at(merged_person, renumber[movers], person[movers])
+        merged_sums = sums[survivors]
+        arriving, slot = np.unique(renumber[movers], return_inverse=True)
+        merged_sums[arriving] += _sum_by(slot, sums[movers], len(arriving))
         sizes = np.bincount(renumber, weights=sizes, minlength=len(survivors))
-        person = merged_person
+        sums, person = merged_sums, merged_person
         merged_banned: dict[int, set[int]] = {}
         for group, people in banned.items():
             merged_banned.setdefault(int(renumber[group]), set()).update(people)
@@ -634,41 +655,27 @@ def cluster_people(
 
 
 def _tables(ids, photos, vectors, person, by_user, rejected_ids, rejected_photos, labels, graph) -> PeopleResult:
-    order = np.argsort(person.astype(str), kind="stable")
-    sorted_people = person[order]
-    changes = np.flatnonzero(sorted_people[1:] != sorted_people[:-1]) + 1
-    bounds = np.r_[0, changes, len(ids)] if len(ids) else np.zeros(1, dtype=np.int64)
-    distance = np.full(len(ids), np.nan, dtype=np.float32)
-    names_by_person: dict[str, str] = {}
-    people_rows = []
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        members = order[start:stop]
-        person_id = str(sorted_people[start])
-        name = labels.names.get(person_id)
-        names_by_person[person_id] = name or UNKNOWN_NAME.format(number=person_id)
-        total = vectors[members].astype(np.float64).sum(axis=0)
-        similarity = vectors[members] @ total
-        if len(members) > 1:
-            mean_other = (similarity - 1.0) / (len(members) - 1)
-            distance[members] = np.sqrt(np.maximum(2.0 - 2.0 * mean_other, 0.0))
-        people_rows.append(
-            {
-                "person_id": person_id,
-                "name": names_by_person[person_id],
-                "named": name is not None,
-                "faces": len(members),
-                "photos": len(set(photos[members].tolist())),
-                "representative_face_id": ids[members[int(np.argmax(similarity))]],
-            }
-        )
+    people, person_of = np.unique(person.astype(str), return_inverse=True)
+    sizes = np.bincount(person_of, minlength=len(people))
+    totals = _sum_by(person_of, vectors.astype(np.float64), len(people))
+    similarity = np.einsum("ij,ij->i", vectors.astype(np.float64), totals[person_of])  # 1 + sum of cosines to others
+    others = sizes[person_of] - 1
+    mean_other = np.divide(similarity - 1.0, others, out=np.zeros_like(similarity), where=others > 0)
+    distance = np.where(others > 0, np.sqrt(np.maximum(2.0 - 2.0 * mean_other, 0.0)), np.nan).astype(np.float32)
+    # Representative: the face closest to all the others (largest summed similarity), ties to the smaller face_id.
+    order = np.lexsort((ids.astype(str), -similarity, person_of))
+    representative = ids[order[np.searchsorted(person_of[order], np.arange(len(people)))]]
+    _, photo_pairs = np.unique(np.char.add(person.astype(str), photos.astype(str)), return_index=True)
+    photo_counts = np.bincount(person_of[photo_pairs], minlength=len(people))
+    names = [labels.names.get(person_id) for person_id in people.tolist()]
+    shown = [name or UNKNOWN_NAME.format(number=person_id) for name, person_id in zip(names, people.tolist())]
     faces = pa.table(
         {
             "face_id": pa.array([*ids.tolist(), *rejected_ids.tolist()], pa.string()),
             "photo_id": pa.array([*photos.tolist(), *rejected_photos.tolist()], pa.string()),
             "person_id": pa.array([*person.tolist(), *[None] * len(rejected_ids)], pa.string()),
-            "person_name": pa.array(
-                [*(names_by_person[p] for p in person.tolist()), *[None] * len(rejected_ids)], pa.string()
-            ),
+            "person_name": pa.array([*(shown[code] for code in person_of.tolist()), *[None] * len(rejected_ids)],
+                                    pa.string()),
             "assigned_by": pa.array(
                 [ASSIGNED_BY_USER if user else ASSIGNED_BY_AUTO for user in by_user.tolist()]
                 + [ASSIGNED_BY_USER] * len(rejected_ids),
@@ -679,9 +686,19 @@ def _tables(ids, photos, vectors, person, by_user, rejected_ids, rejected_photos
         },
         schema=FACE_SCHEMA,
     )
-    people = pa.Table.from_pylist(people_rows, schema=PEOPLE_SCHEMA)
-    people = people.sort_by([("faces", "descending"), ("person_id", "ascending")])
-    return PeopleResult(faces, people, graph)
+    people_table = pa.table(
+        {
+            "person_id": pa.array(people.tolist(), pa.string()),
+            "name": pa.array(shown, pa.string()),
+            "named": pa.array([name is not None for name in names], pa.bool_()),
+            "faces": pa.array(sizes, pa.int64()),
+            "photos": pa.array(photo_counts, pa.int64()),
+            "representative_face_id": pa.array(representative.tolist(), pa.string()),
+        },
+        schema=PEOPLE_SCHEMA,
+    )
+    people_table = people_table.sort_by([("faces", "descending"), ("person_id", "ascending")])
+    return PeopleResult(faces, people_table, graph)
 
 
 def save_people(result: PeopleResult, data_dir: Path) -> tuple[Path, Path]:
