@@ -74,6 +74,11 @@ def run(args: argparse.Namespace) -> int:
     if new:
         instance.add_dynamic_partitions(photo_batches.name, new)
     batch_job = defs.resolve_job_def((catalog_batch_job if args.without_faces else analyse_batch_job).name)
+    # A batch registered by a run that died before analysing it is picked up again, not forgotten.
+    analysed = set.intersection(
+        *(instance.get_materialized_partitions(key) for key in batch_job.asset_layer.selected_asset_keys)
+    )
+    rerun += sorted(known - analysed - set(rerun))
     failed = 0
     for index, batch_key in enumerate(new + rerun, start=1):
         result = batch_job.execute_in_process(

@@ -17,6 +17,7 @@ from photo_assets.assets.people import (
     person_clusters,
 )
 from photo_assets.jobs import analyse_batch_job, catalog_batch_job, relabel, update_people_job
+from photo_assets.library import DEFAULT_MAX_WAIT_SECONDS
 from photo_assets.resources import FaceModels, GeoData, PhotoLibrary
 from photo_assets.schedules import face_index_schedule
 from photo_assets.sensors import new_photos_sensor
@@ -32,6 +33,10 @@ def build_resources() -> dict:
         "photo_library": PhotoLibrary(
             library_dir=_setting(settings.LIBRARY_ENV, settings.library_dir()),
             data_dir=_setting(settings.DATA_ENV, settings.data_dir()),
+            max_wait_seconds=(
+                dg.EnvVar.int(settings.BATCH_WAIT_ENV) if os.environ.get(settings.BATCH_WAIT_ENV)
+                else DEFAULT_MAX_WAIT_SECONDS
+            ),
         ),
         "geodata": GeoData(),
         "face_models": FaceModels(),

@@ -8,6 +8,8 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 LIBRARY_ENV = "PHOTO_ASSETS_LIBRARY"
 DATA_ENV = "PHOTO_ASSETS_DATA"
+# How long a partial batch waits for more files (seconds); the demo sets 0 so results show at once.
+BATCH_WAIT_ENV = "PHOTO_ASSETS_BATCH_WAIT_SECONDS"
 # With no library named, the demo library the setup step builds from scikit-image's sample photos.
 DEFAULT_LIBRARY = PROJECT_DIR / "demo_library"
 DEFAULT_DATA = PROJECT_DIR / "data"
