@@ -4,10 +4,11 @@
 
 Photos: ../shared/faces/deepface (labelled portraits, a couple, a group selfie) and N generated 12 MP JPEGs:
 portraits from that set and small LFW faces (~80-140 px, as in a group photo) pasted into large, faceless,
-grainy backgrounds, so where the faces are is known. The reference is `DeepFace.represent(path, model_name="Facenet", detector_backend="mtcnn",
-enforce_detection=False)` one photo at a time. Each pipeline runs in a process of its own, models loaded and
-warmed up before the clock starts, so its peak RSS is its own. Prints photos/s, faces found, recall against the
-labels, the speed ratio against the target (>= 5x at equal or better recall) and each peak RSS.
+grainy backgrounds, so where the faces are is known. The reference is `DeepFace.represent(path,
+model_name="Facenet", detector_backend="mtcnn", enforce_detection=False)` one photo at a time. Each pipeline
+runs in a process of its own, models loaded and warmed up before the clock starts, so its peak RSS is its own.
+Prints photos/s, faces found, recall against the labels, the speed ratio against the target (>= 5x at equal or
+better recall) and each peak RSS.
 
 --calibrate measures what DetectorSettings chose instead: detection time and recall for several detection sizes
 and confidence cut-offs, on the same photos, on 12 MP photos with faces of 40-120 px (where each detection size
@@ -182,7 +183,9 @@ def false_detections(found: dict[str, list[list[float]]], labels: dict[str, list
     """Detections touching no pasted picture: faces where there are none. (A face cut by the edge of a pasted
     portrait, a person in its background, is real, so touching is enough.)"""
     return sum(
-        not any(_overlap(box, rectangle) for rectangle in labels[name]) for name, boxes in found.items() for box in boxes
+        not any(_overlap(box, rectangle) for rectangle in labels[name])
+        for name, boxes in found.items()
+        for box in boxes
     )
 
 
@@ -281,7 +284,10 @@ def compare(generated: int, reference_limit: int) -> None:
           f"deepface's in {reference['load_seconds']:.1f} s")
     for set_name in sets:
         print(f"\n== {set_name}")
-        rates = {}
+        # The photos deepface ran on: where the two recalls are compared.
+        common = set(reference["sets"][set_name]["found"])
+        common_labels = {name: value for name, value in labels[set_name].items() if name in common}
+        rates, common_hits = {}, {}
         for label, result in (("ours", ours), ("deepface", reference)):
             done = result["sets"][set_name]
             names = set(done["found"])
@@ -296,12 +302,14 @@ def compare(generated: int, reference_limit: int) -> None:
                 line += (f" (small faces {small_hits}/{small_total}); "
                          f"{false_detections(done['found'], set_labels)} false")
             print(line)
-            if label == "ours" and set_name == "generated" and len(names) > len(reference["sets"][set_name]["found"]):
-                compared = {name: done["found"][name] for name in reference["sets"][set_name]["found"]}
-                hits, total = recall(compared, {name: labels[set_name][name] for name in compared})
-                print(f"  {'':9s} on the {len(compared)} photos deepface ran on: recall {hits}/{total}")
+            common_hits[label], common_total = recall({name: done["found"][name] for name in common}, common_labels)
+            if names != common:
+                print(f"  {'':9s} on the {len(common)} photos deepface ran on: "
+                      f"recall {common_hits[label]}/{common_total}")
         ratio = rates["ours"] / rates["deepface"]
-        print(f"  ratio: {ratio:.1f}x (target >= {SPEED_TARGET:.0f}x: {'met' if ratio >= SPEED_TARGET else 'MISSED'})")
+        met = ratio >= SPEED_TARGET and common_hits["ours"] >= common_hits["deepface"]
+        print(f"  ratio: {ratio:.1f}x; target >= {SPEED_TARGET:.0f}x at equal or better recall: "
+              f"{'met' if met else 'MISSED'}")
     print(f"\npeak RSS: ours {ours['peak_rss_mb']:,.0f} MB, deepface {reference['peak_rss_mb']:,.0f} MB")
 
 
@@ -340,11 +348,13 @@ def calibrate(generated: int) -> None:
             photo_hits, photo_total = recall(generated_found, photo_labels)
             sweep_found = {name: kept[name] for name in sweep_labels}
             by_size = " ".join(
-                "{}/{}".format(*recall(sweep_found, small_only(sweep_labels, face_side))) for face_side in SWEEP_FACE_SIDES
+                "{}/{}".format(*recall(sweep_found, small_only(sweep_labels, face_side)))
+                for face_side in SWEEP_FACE_SIDES
             )
             false = false_detections(generated_found, photo_labels) + false_detections(sweep_found, sweep_labels)
-            print(f"  confidence > {cut:.2f}: corpus {corpus_hits}/{corpus_total}, generated {photo_hits}/{photo_total},"
-                  f" faces of {'/'.join(map(str, SWEEP_FACE_SIDES))} px: {by_size}; {false} false")
+            print(f"  confidence > {cut:.2f}: corpus {corpus_hits}/{corpus_total}, "
+                  f"generated {photo_hits}/{photo_total}, faces of {'/'.join(map(str, SWEEP_FACE_SIDES))} px: "
+                  f"{by_size}; {false} false")
     lfw_centre, lfw_other = [], []
     analyzer = FaceAnalyzer(replace(DetectorSettings(), min_confidence=0.0))
     for path in lfw:

@@ -15,6 +15,8 @@ from photo_assets import settings
 DEFAULT_DAGSTER_HOME = settings.PROJECT_DIR / "dagster_home"
 # The command prints one line per batch; Dagster's step-by-step log stays in the instance (and the UI).
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Exit status when the instance's database cannot be reached: not the library's fault, and nothing was lost.
+EXIT_DATABASE_UNREACHABLE = 3
 
 
 def _apply_paths(args: argparse.Namespace) -> None:
@@ -132,6 +134,27 @@ def _label_log_version() -> str:
     return LabelLog(settings.data_dir()).version()
 
 
+def _database_unreachable(error: BaseException) -> str | None:
+    """The driver's own words when `error` (or what caused it) says the instance's database is gone, else None."""
+    import sqlalchemy.exc
+
+    gone: list[type[BaseException]] = [sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError]
+    try:
+        from dagster_postgres.utils import DagsterPostgresException
+
+        gone.append(DagsterPostgresException)
+    except ImportError:  # dagster-postgres is only needed with a Postgres instance
+        pass
+    causes = []
+    while error is not None and error not in causes:
+        causes.append(error)
+        error = error.__cause__ or error.__context__
+    if not any(isinstance(cause, tuple(gone)) for cause in causes):
+        return None
+    # The innermost cause names the server and what went wrong ("connection refused", "server closed the connection").
+    return " ".join(str(getattr(causes[-1], "orig", None) or causes[-1]).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="photo-assets", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -153,7 +176,19 @@ def main(argv: list[str] | None = None) -> int:
     people_parser.add_argument("people_args", nargs=argparse.REMAINDER)
     people_parser.set_defaults(handler=people)
     args = parser.parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except Exception as error:
+        reason = _database_unreachable(error)
+        if reason is None:
+            raise
+        print(
+            f"error: the Dagster instance's database is unreachable ({reason}); instance: "
+            f"{os.environ.get('DAGSTER_HOME')}/dagster.yaml. Batches that finished are kept: start the database and "
+            f"run the same command again.",
+            file=sys.stderr,
+        )
+        return EXIT_DATABASE_UNREACHABLE
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
+from photo_assets.library import DEFAULT_BATCH_SIZE
 from photo_assets.partitions import photo_batches
 from tests.library_helpers import make_library, write_photo
 from tests.services import (
@@ -27,11 +28,19 @@ from tests.services import (
     dagster_home,
     fresh_database,
     postgres_server,
+    throwaway_cluster,
 )
 
 # Every batch must have these; more per-batch assets may exist (the check tolerates them).
 BATCH_ASSETS = ["photos", "color_histograms"]
 RUN_TIMEOUT_S = 1800
+# How psycopg2 and dagster-postgres say that the server is gone.
+UNREACHABLE_DATABASE = [
+    "Connection refused",
+    "server closed the connection unexpectedly",
+    "the database system is shutting down",
+    "too many retries for DB connection",
+]
 # Tiny photos: a library of several batches is written and analysed in seconds.
 TINY_PHOTO = (64, 48)
 
@@ -142,3 +151,46 @@ def test_runs_and_materializations_are_recorded_in_postgres(database, tmp_path, 
     assert database.query("SELECT count(*) FROM runs WHERE status = 'SUCCESS'") == [(len(runs),)]
     assert not list(home.rglob("*.db"))
     assert_outputs_match_library(data, library_files=6)
+
+
+def test_server_stopping_mid_run_fails_clearly_and_a_retry_completes(tmp_path, monkeypatch):
+    """Needs a server it may stop: always a throwaway cluster, whatever the environment names."""
+    library, data = tmp_path / "library", tmp_path / "data"
+    home = dagster_home(tmp_path / "home", POSTGRES_HOME_TEMPLATE)
+    # Two full batches and a one-photo batch: the server stops once the first batch is done, mid-way through the rest.
+    files = 2 * DEFAULT_BATCH_SIZE + 1
+    for index in range(files):
+        write_photo(library / f"photo_{index:05d}.jpg", seed=index, size=TINY_PHOTO)
+    with throwaway_cluster() as cluster, fresh_database(cluster.server) as database:
+        process = subprocess.Popen(
+            # Storage faults, not faces: the face models would only make each batch slower.
+            run_command(library, data, "--without-faces"),
+            env=run_env(home, database),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # one pipe: a full stderr pipe cannot block the child while stdout is read
+            text=True,
+        )
+        printed = []
+        for line in process.stdout:
+            printed.append(line)
+            if line.startswith("[1/3]"):
+                cluster.stop("immediate")
+        output = "".join(printed)
+        assert process.wait(timeout=RUN_TIMEOUT_S) != 0, output[-5000:]
+        assert any(line.startswith("[1/3]") and ": ok" in line for line in printed), output[-5000:]
+        # What a user needs to act: the instance's database is unreachable. The words depend on the moment the server
+        # went: a refused connection (naming the server), a session closed under a query, a server shutting down.
+        assert any(phrase in output for phrase in UNREACHABLE_DATABASE), output[-5000:]
+        assert "database is unreachable" in output and "Traceback" not in output, output[-5000:]
+
+        cluster.start()
+        retry = photo_assets_run(library, data, home, database, "--without-faces")
+        assert retry.returncode == 0, retry.stdout + retry.stderr[-5000:]
+        assert_outputs_match_library(data, library_files=files)
+        with instance_at(home, database, monkeypatch) as instance:
+            batches = instance.get_dynamic_partitions(photo_batches.name)
+            assert len(batches) == 3
+            for asset in BATCH_ASSETS:
+                counts = materialized_partitions(instance, asset)
+                assert set(counts) == set(batches), asset
+                assert counts[batches[0]] == 1, f"{asset}: the batch finished before the stop was analysed again"
