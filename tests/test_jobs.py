@@ -4,6 +4,7 @@ and from the relabel job (the launchpad's) reach person_clusters, and survive re
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from photo_assets.analysis.people import FACES_PATH, PEOPLE_PATH
+from photo_assets.labels import LABEL_LOG_PATH, LabelLog
 
 PEOPLE = ["person_01", "person_02", "person_03"]
 PHOTOS_PER_PERSON = 4
@@ -116,3 +118,37 @@ def test_edits_survive_rematerializing_every_batch_and_rebuilding_the_index(pipe
     assert execute(env, "update_people").returncode == 0
     after = person_of_folder(data)
     assert after["person_01"] == {"Alice"} and next(iter(after["person_02"])).startswith("Unknown person ")
+
+
+def test_a_crash_mid_append_keeps_every_earlier_edit_and_is_reported(pipeline):
+    """A process killed while appending an edit (its line half written) loses that edit only: the earlier edits
+    hold, the torn line is reported (CLI and person_clusters' metadata), and the next edit lands after it."""
+    root, env = pipeline
+    data = root / "data"
+    log_path = data / LABEL_LOG_PATH
+    edits_before = len(LabelLog(data).read().edits)
+    groups = person_of_folder(data)
+    third = next(iter(groups["person_03"]))
+    half_line = json.dumps({"v": 1, "id": "torn", "op": "rename", "args": {"person_id": third, "name": "Torn"}})
+    crash = (
+        "import os, signal, sys\n"
+        "fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)\n"
+        "os.write(fd, sys.argv[2].encode()[: len(sys.argv[2]) // 2])\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", crash, str(log_path), half_line], timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+
+    reading = LabelLog(data).read()
+    assert len(reading.edits) == edits_before and len(reading.problems) == 1
+    assert "torn" in cli(env, "people", "list").stderr  # the user is told, not left guessing
+    renamed = cli(env, "people", "rename", third, "Carol")
+    assert renamed.returncode == 0, renamed.stderr
+    assert execute(env, "update_people").returncode == 0
+    after = person_of_folder(data)
+    assert after["person_01"] == {"Alice"} and after["person_03"] == {"Carol"}
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        metadata = instance.get_latest_materialization_event(dg.AssetKey("person_clusters")).asset_materialization.metadata
+        assert metadata["label_edits"].value == edits_before + 1
+        (problem,) = metadata["label_log_problems"].value  # no longer the last line: shown as unreadable
+        assert problem.startswith(f"line {edits_before + 1}: ") and problem.endswith("skipped")

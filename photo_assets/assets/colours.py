@@ -6,6 +6,7 @@ import pyarrow.compute as pc
 
 from photo_assets.analysis.colours import ALGORITHM_VERSION, histogram_for_path
 from photo_assets.analysis.images import PhotoError
+from photo_assets.assets.batches import BACKFILL_POLICY, BatchOutcome, materialize_batches
 from photo_assets.assets.metadata import preview
 from photo_assets.assets.photo_rows import analysable_photos
 from photo_assets.partitions import photo_batches
@@ -38,6 +39,7 @@ def _rows_for(photo_id: str, path) -> list[dict]:
 
 @dg.asset(
     partitions_def=photo_batches,
+    backfill_policy=BACKFILL_POLICY,
     group_name=ANALYSIS_GROUP,
     kinds={"python", "numpy", "parquet"},
     code_version=ALGORITHM_VERSION,
@@ -47,8 +49,13 @@ def _rows_for(photo_id: str, path) -> list[dict]:
 def color_histograms(context: dg.AssetExecutionContext, photo_library: PhotoLibrary) -> dg.MaterializeResult:
     """17-colour palette shares (>= 0.005, largest first) from a 32x32 bicubic sample, compared in HSV with a
     circular hue distance. Photos analysed before (same content hash, same algorithm) are reused, not recomputed."""
+    metadata, checks = materialize_batches(context, lambda batch_key: _colour_batch(photo_library, batch_key))
+    return dg.MaterializeResult(metadata=metadata[None], check_results=checks)
+
+
+def _colour_batch(photo_library: PhotoLibrary, batch_key: str) -> BatchOutcome:
     store = photo_library.store()
-    photos = analysable_photos(photo_library, context.partition_key)
+    photos = analysable_photos(photo_library, batch_key)
     reused = store.reusable("color_histograms", list(photos), ALGORITHM_VERSION)
     done = set(reused["photo_id"].to_pylist()) if reused is not None else set()
     computed = [row for photo_id, path in photos.items() if photo_id not in done for row in _rows_for(photo_id, path)]
@@ -56,7 +63,7 @@ def color_histograms(context: dg.AssetExecutionContext, photo_library: PhotoLibr
     if reused is not None:
         tables.append(reused.select(COLOUR_SCHEMA.names).cast(COLOUR_SCHEMA))
     table = pa.concat_tables(tables)
-    path = store.write_batch("color_histograms", context.partition_key, table)
+    path = store.write_batch("color_histograms", batch_key, table)
     coloured = table.filter(pc.is_null(table["error"]))
     per_photo = coloured.group_by("photo_id").aggregate([("score", "sum"), ("score", "min"), ("score", "max")])
     shares_ok = per_photo.num_rows == 0 or (
@@ -65,21 +72,18 @@ def color_histograms(context: dg.AssetExecutionContext, photo_library: PhotoLibr
         and pc.max(per_photo["score_max"]).as_py() <= 1.0
     )
     top = coloured.filter(pc.equal(coloured["rank"], 1))["color"].value_counts().to_pylist()
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": table.num_rows,
-            "path": dg.MetadataValue.path(str(path)),
-            "photos_coloured": per_photo.num_rows,
-            "photos_reused": len(done),
-            "errors": table.num_rows - coloured.num_rows,
-            "dominant_colours": dg.MetadataValue.json({entry["values"]: entry["counts"] for entry in top}),
-            "preview": preview(table, ["photo_id", "color", "score", "rank"]),
-        },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=CHECK_SHARES,
-                passed=bool(shares_ok),
-                description="Every share is in (0, 1] and a photo's kept shares sum to at most 1.",
-            )
-        ],
+    metadata = {
+        "dagster/row_count": table.num_rows,
+        "path": dg.MetadataValue.path(str(path)),
+        "photos_coloured": per_photo.num_rows,
+        "photos_reused": len(done),
+        "errors": table.num_rows - coloured.num_rows,
+        "dominant_colours": dg.MetadataValue.json({entry["values"]: entry["counts"] for entry in top}),
+        "preview": preview(table, ["photo_id", "color", "score", "rank"]),
+    }
+    check = dg.AssetCheckResult(
+        check_name=CHECK_SHARES,
+        passed=bool(shares_ok),
+        description="Every share is in (0, 1] and a photo's kept shares sum to at most 1.",
     )
+    return {None: metadata}, [check]

@@ -6,8 +6,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from photo_assets.analysis.faces import EMBEDDING_SIZE, LANDMARK_NAMES, PhotoFaces, face_id
+from photo_assets.analysis.faces import EMBEDDING_SIZE, LANDMARK_NAMES, FaceAnalyzer, PhotoFaces, face_id
 from photo_assets.analysis.images import PhotoError
+from photo_assets.assets.batches import BACKFILL_POLICY, BatchOutcome, materialize_batches
 from photo_assets.assets.metadata import picture, preview
 from photo_assets.assets.photo_rows import analysable_photos
 from photo_assets.contact_sheet import FaceTile, grid
@@ -118,33 +119,48 @@ def _checks(detections: pa.Table, embeddings: pa.Table, sizes: dict) -> list[dg.
         dg.AssetCheckSpec(CHECK_BOXES, asset="face_detections"),
     ],
     partitions_def=photo_batches,
+    backfill_policy=BACKFILL_POLICY,
     pool=FACE_POOL,
     can_subset=False,
 )
 def faces(context: dg.AssetExecutionContext, photo_library: PhotoLibrary, face_models: FaceModels):
-    """Detect, align and embed the faces of a batch; photos analysed before with the same model are reused."""
-    store = photo_library.store()
+    """Detect, align and embed the faces of each batch; photos analysed before with the same model are reused."""
     analyzer = face_models.analyzer()
+    metadata, checks = materialize_batches(
+        context, lambda batch_key: _face_batch(context, photo_library, analyzer, face_models.embed_batch_size, batch_key)
+    )
+    for asset_key, values in metadata.items():
+        yield dg.MaterializeResult(asset_key=asset_key, metadata=values)
+    yield from checks
+
+
+def _face_batch(
+    context: dg.AssetExecutionContext,
+    photo_library: PhotoLibrary,
+    analyzer: FaceAnalyzer,
+    embed_batch_size: int,
+    batch_key: str,
+) -> BatchOutcome:
+    store = photo_library.store()
     version = analyzer.model_version
-    photos = analysable_photos(photo_library, context.partition_key)
+    photos = analysable_photos(photo_library, batch_key)
     reused_scans, reused_detections, reused_embeddings = _reused(store, list(photos), version)
     done = set(reused_scans["photo_id"].to_pylist())
     detections, embeddings, scans = [], [], []
     todo = [(photo_id, path) for photo_id, path in photos.items() if photo_id not in done]
-    for index, (photo_id, result) in enumerate(analyzer.analyse(todo, batch_size=face_models.embed_batch_size), 1):
+    for index, (photo_id, result) in enumerate(analyzer.analyse(todo, batch_size=embed_batch_size), 1):
         found, embedded, scan = _rows(photo_id, result, version)
         detections += found
         embeddings += embedded
         scans.append(scan)
         if index % 50 == 0:
-            context.log.info(f"{index}/{len(todo)} photos scanned for faces")
+            context.log.info(f"{index}/{len(todo)} photos of batch {batch_key} scanned for faces")
     detection_table = pa.concat_tables([pa.Table.from_pylist(detections, DETECTION_SCHEMA), reused_detections])
     embedding_table = pa.concat_tables([pa.Table.from_pylist(embeddings, EMBEDDING_SCHEMA), reused_embeddings])
     scan_table = pa.concat_tables([pa.Table.from_pylist(scans, SCAN_SCHEMA), reused_scans])
-    key = context.partition_key
-    store.write_batch(SCANS, key, scan_table)
-    detections_path = store.write_batch("face_detections", key, detection_table)
-    embeddings_path = store.write_batch("face_embeddings", key, embedding_table)
+    store.write_batch(SCANS, batch_key, scan_table)
+    detections_path = store.write_batch("face_detections", batch_key, detection_table)
+    embeddings_path = store.write_batch("face_embeddings", batch_key, embedding_table)
 
     photos_with_faces = int(pc.sum(pc.greater(scan_table["faces"], 0)).as_py() or 0)
     errors = int(pc.sum(pc.is_valid(scan_table["error"])).as_py() or 0)
@@ -153,9 +169,8 @@ def faces(context: dg.AssetExecutionContext, photo_library: PhotoLibrary, face_m
         FaceTile(photos[row["photo_id"]], (row["x"], row["y"], row["width"], row["height"]), sizes[row["photo_id"]])
         for row in detection_table.slice(0, CONTACT_SHEET_FACES).to_pylist()
     ]
-    yield dg.MaterializeResult(
-        asset_key="face_detections",
-        metadata={
+    metadata = {
+        "face_detections": {
             "dagster/row_count": detection_table.num_rows,
             "path": dg.MetadataValue.path(str(detections_path)),
             "photos_scanned": scan_table.num_rows,
@@ -167,14 +182,11 @@ def faces(context: dg.AssetExecutionContext, photo_library: PhotoLibrary, face_m
             "contact_sheet": picture(grid(tiles), "faces found") if tiles else dg.MetadataValue.md("_(no faces)_"),
             "preview": preview(detection_table, ["face_id", "photo_id", "x", "y", "width", "height", "confidence"]),
         },
-    )
-    yield dg.MaterializeResult(
-        asset_key="face_embeddings",
-        metadata={
+        "face_embeddings": {
             "dagster/row_count": embedding_table.num_rows,
             "path": dg.MetadataValue.path(str(embeddings_path)),
             "model": version,
             "faces_computed": len(embeddings),
         },
-    )
-    yield from _checks(detection_table, embedding_table, sizes)
+    }
+    return metadata, _checks(detection_table, embedding_table, sizes)

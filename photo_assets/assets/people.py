@@ -25,7 +25,7 @@ from photo_assets.analysis.people import (
 )
 from photo_assets.assets.metadata import picture, preview
 from photo_assets.contact_sheet import FaceTile, contact_sheet
-from photo_assets.labels import LabelLog
+from photo_assets.labels import LabelLog, replay
 from photo_assets.resources import PhotoLibrary
 from photo_assets.storage import DataStore
 
@@ -102,19 +102,28 @@ def label_log(photo_library: PhotoLibrary) -> dg.DataVersion:
 
 
 def _people_sheet(people: pa.Table, faces: pa.Table, store: DataStore, library_dir: Path) -> dg.MetadataValue | None:
-    """A row of face thumbnails per largest person, named at the left."""
+    """A row of face thumbnails per largest person, named at the left. Reads the boxes and photos of the faces shown
+    only: a library's whole catalog would cost more than the clustering."""
     top = people.slice(0, SHEET_PEOPLE).to_pylist()
     if not top:
         return None
-    boxes = store.read_all("face_detections", columns=["face_id", "photo_id", "x", "y", "width", "height"])
-    catalog = store.read_all("photos", columns=["photo_id", "path", "width", "height"])
+    members = {}
+    for person in top:
+        face_ids = faces.filter(pc.equal(faces["person_id"], person["person_id"]))["face_id"].to_pylist()
+        members[person["person_id"]] = face_ids[:SHEET_FACES]
+    shown = [face_id for face_ids in members.values() for face_id in face_ids]
+    boxes = store.dataset("face_detections").to_table(
+        columns=["face_id", "photo_id", "x", "y", "width", "height"], filter=pc.field("face_id").isin(shown)
+    )
+    catalog = store.dataset("photos").to_table(
+        columns=["photo_id", "path", "width", "height"], filter=pc.field("photo_id").isin(boxes["photo_id"].unique())
+    )
     box_of = {row["face_id"]: row for row in boxes.to_pylist()}
     photo_of = {row["photo_id"]: row for row in catalog.to_pylist()}
     rows, labels = [], []
     for person in top:
-        members = faces.filter(pc.equal(faces["person_id"], person["person_id"]))["face_id"].to_pylist()
         tiles = []
-        for member in members[:SHEET_FACES]:
+        for member in members[person["person_id"]]:
             box, photo = box_of.get(member), photo_of.get(box_of.get(member, {}).get("photo_id"))
             if box and photo:
                 tiles.append(FaceTile(library_dir / photo["path"], (box["x"], box["y"], box["width"], box["height"]),
@@ -145,7 +154,9 @@ def person_clusters(photo_library: PhotoLibrary) -> dg.MaterializeResult:
         return dg.MaterializeResult(metadata={"people": 0, "dagster/row_count": 0})
     started = time.monotonic()
     previous = load_previous_faces(data_dir)
-    labels = LabelLog(data_dir).state()
+    # A torn last line (a crash mid-append) or a damaged one is skipped and shown: every other edit still counts.
+    label_reading = LabelLog(data_dir).read()
+    labels = replay(label_reading.edits)
     index = load_index(data_dir / INDEX_DIR)
     result = cluster_people(
         embeddings["face_id"].to_pylist(), embeddings["photo_id"].to_pylist(), _vectors(embeddings), labels,
@@ -160,6 +171,8 @@ def person_clusters(photo_library: PhotoLibrary) -> dg.MaterializeResult:
         "named_people": people.num_rows - unknown,
         "unknown_people": unknown,
         "faces_by_user": int(pc.sum(pc.equal(result.faces["assigned_by"], "user")).as_py() or 0),
+        "label_edits": len(label_reading.edits),
+        "label_log_problems": dg.MetadataValue.json(label_reading.problems),
         "seconds": round(time.monotonic() - started, 2),
         "largest_groups": preview(people, ["person_id", "name", "faces", "photos"]),
         "path": dg.MetadataValue.path(str(faces_path)),
