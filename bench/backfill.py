@@ -9,7 +9,8 @@ data folder of its own (so none reuses another's results) and each against a fre
 - backfill: one backfill of every batch launched through the GraphQL API of `dagster dev` (what the UI's
   "Materialize all" does), its runs queued and launched by the daemon, each in a process of its own; with the
   default executor (every step in a process of its own) and with the in-process executor (steps in the run's
-  process).
+  process). The per-batch assets' backfill policy puts 10 batches in a run; the last pass sets it to 1 batch per
+  run (PHOTO_ASSETS_BATCHES_PER_BACKFILL_RUN=1), as before the policy, for the ratio.
 Overhead = (pass time - direct time) / photos; a backfill's pass ends when its last run ends (the results are all
 written then). A backfill also waits for the daemon, once per backfill whatever the library's size: its first run
 starts tens of seconds after the launch (the backfill daemon's 30 s loop, the run queue, a process start). That
@@ -40,6 +41,7 @@ from photo_assets import settings  # noqa: E402
 from photo_assets.library import DEFAULT_BATCH_SIZE, ScanCursor  # noqa: E402
 from tests.library_helpers import write_photo  # noqa: E402
 from tests.services import (  # noqa: E402
+    LAUNCH_BACKFILL,
     POSTGRES_HOME_TEMPLATE,
     DagsterDev,
     PostgresServer,
@@ -60,14 +62,6 @@ POLL_INTERVAL_S = 1.0
 # Sensors would add their own runs (faces follow new batches) to the backfill's: they are stopped for the measure.
 SENSORS = """{ repositoriesOrError { ... on RepositoryConnection { nodes { sensors { sensorState { id } } } } } }"""
 STOP_SENSOR = """mutation Stop($id: String) { stopSensor(id: $id) { __typename } }"""
-LAUNCH_BACKFILL = """
-mutation Launch($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-  }
-}"""
 BACKFILL_RUNS = """
 query Runs($id: String!) {
   partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } }
@@ -151,7 +145,12 @@ def run_in_process(
 
 
 def run_backfill(
-    batches: list[str], home: Path, env: dict[str, str], scratch: Path, run_config: dict | None = None
+    batches: list[str],
+    home: Path,
+    env: dict[str, str],
+    scratch: Path,
+    run_config: dict | None = None,
+    batches_per_run: int | None = None,
 ) -> tuple[float, list[str], float]:
     """One backfill of every batch through `dagster dev` (webserver + daemon): (seconds from the launch to the end of
     the last run, run statuses, seconds from the launch to the start of the first run)."""
@@ -160,7 +159,8 @@ def run_backfill(
     os.environ.update(env)
     with dg.DagsterInstance.from_config(str(home)) as instance:
         instance.add_dynamic_partitions(photo_batches.name, batches)
-    with dagster_dev({**env, "DAGSTER_HOME": str(home)}, scratch / "dagster-dev.log") as dev:
+    policy = {settings.BATCHES_PER_BACKFILL_RUN_ENV: str(batches_per_run)} if batches_per_run else {}
+    with dagster_dev({**env, **policy, "DAGSTER_HOME": str(home)}, scratch / "dagster-dev.log") as dev:
         for repository in dev.graphql(SENSORS)["repositoriesOrError"]["nodes"]:
             for sensor in repository["sensors"]:
                 dev.graphql(STOP_SENSOR, {"id": sensor["sensorState"]["id"]})
@@ -212,9 +212,11 @@ def orchestrated_passes(server: PostgresServer, skip_backfill: bool) -> list[tup
     if server.socket_dir:
         passes.append(("in-process runs, Postgres over its Unix socket", run_in_process, True))
     if not skip_backfill:
+        one_batch_per_run = partial(run_backfill, batches_per_run=1)
         passes += [
             ("backfill by the daemon, in-process executor, Postgres over TCP", partial(run_backfill, run_config=IN_PROCESS), False),
             ("backfill by the daemon, default executor (a process per step), Postgres over TCP", run_backfill, False),
+            ("the same, one batch per run (before the backfill policy)", one_batch_per_run, False),
         ]
     return passes
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,9 @@ from photo_assets import settings
 DEFAULT_DAGSTER_HOME = settings.PROJECT_DIR / "dagster_home"
 # The command prints one line per batch; Dagster's step-by-step log stays in the instance (and the UI).
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The CLI's runs say which process on which machine executes them: a run whose process was killed stays STARTED and
+# keeps its pool slot for ever (no daemon watches in-process runs), so the next command must be able to tell.
+RUN_PID_TAG, RUN_HOST_TAG = "photo_assets/pid", "photo_assets/host"
 # Exit status when the instance's database cannot be reached: not the library's fault, and nothing was lost.
 EXIT_DATABASE_UNREACHABLE = 3
 
@@ -50,6 +54,48 @@ def _report(result, what: str) -> bool:
     return not result.success
 
 
+def _reclaim_dead_runs(instance) -> list[str]:
+    """Mark failed the runs of `photo-assets` processes on this machine that died mid-run, and free their pool slots."""
+    import dagster as dg
+
+    from photo_assets.library import process_alive
+
+    unfinished = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED]
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=unfinished, tags={RUN_HOST_TAG: socket.gethostname()}))
+    reclaimed = []
+    for run in runs:
+        pid = int(run.tags.get(RUN_PID_TAG, "0"))
+        if pid and not process_alive(pid):
+            instance.report_run_failed(run, f"its photo-assets process (pid {pid}) died before the run ended")
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            reclaimed.append(run.run_id)
+    return reclaimed
+
+
+def _batches_behind(instance, asset_keys, batches: list[str], data_dir: Path) -> list[str]:
+    """Batches some asset of `asset_keys` never materialized, or last materialized before the batch's manifest was
+    rewritten (its files changed): what a run that died or failed left undone, found again by the next command."""
+    from photo_assets.library import manifest_written
+
+    oldest: dict[str, float] = dict.fromkeys(batches, float("inf"))  # per batch, its least recent asset
+    for asset_key in asset_keys:
+        latest: dict[str, float] = {}
+        for record in instance.fetch_materializations(asset_key, limit=len(batches) * 50 + 100).records:
+            latest[record.partition_key] = max(latest.get(record.partition_key, 0.0), record.timestamp)
+        for batch in batches:
+            oldest[batch] = min(oldest[batch], latest.get(batch, 0.0))
+    return [batch for batch in batches if manifest_written(data_dir, batch) > oldest[batch]]
+
+
+def _people_behind(instance) -> bool:
+    """Faces newer than the people (an update that died or failed): people are recomputed even with no new batch."""
+    import dagster as dg
+
+    faces = instance.get_latest_materialization_event(dg.AssetKey("face_embeddings"))
+    people = instance.get_latest_materialization_event(dg.AssetKey("person_clusters"))
+    return faces is not None and (people is None or people.timestamp < faces.timestamp)
+
+
 def run(args: argparse.Namespace) -> int:
     _apply_paths(args)
     import dagster as dg
@@ -65,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: library folder not found: {settings.library_dir()}", file=sys.stderr)
         return 2
     instance = dg.DagsterInstance.get()
+    for run_id in _reclaim_dead_runs(instance):
+        print(f"run {run_id} of a photo-assets process that died: marked failed, its pool slots freed", flush=True)
     # Everything pending becomes a batch now: nobody is waiting for a trickle import to fill up.
     photo_library = PhotoLibrary(
         library_dir=str(settings.library_dir()), data_dir=str(settings.data_dir()), max_wait_seconds=0
@@ -76,20 +124,23 @@ def run(args: argparse.Namespace) -> int:
     if new:
         instance.add_dynamic_partitions(photo_batches.name, new)
     batch_job = defs.resolve_job_def((catalog_batch_job if args.without_faces else analyse_batch_job).name)
-    # A batch registered by a run that died before analysing it is picked up again, not forgotten.
-    analysed = set.intersection(
-        *(instance.get_materialized_partitions(key) for key in batch_job.asset_layer.selected_asset_keys)
-    )
-    rerun += sorted(known - analysed - set(rerun))
+    rerun += [
+        batch
+        for batch in _batches_behind(
+            instance, batch_job.asset_layer.selected_asset_keys, sorted(known), settings.data_dir()
+        )
+        if batch not in rerun
+    ]
+    tags = {RUN_PID_TAG: str(os.getpid()), RUN_HOST_TAG: socket.gethostname()}
     failed = 0
     for index, batch_key in enumerate(new + rerun, start=1):
         result = batch_job.execute_in_process(
-            instance=instance, partition_key=batch_key, raise_on_error=False, run_config=QUIET_LOGS
+            instance=instance, partition_key=batch_key, raise_on_error=False, run_config=QUIET_LOGS, tags=tags
         )
         failed += _report(result, f"[{index}/{len(new) + len(rerun)}] batch {batch_key}")
-    if (new or rerun) and not args.without_faces:
+    if (new or rerun or _people_behind(instance)) and not args.without_faces:
         result = defs.resolve_job_def(update_people_job.name).execute_in_process(
-            instance=instance, raise_on_error=False, run_config=QUIET_LOGS
+            instance=instance, raise_on_error=False, run_config=QUIET_LOGS, tags=tags
         )
         failed += _report(result, "people")
     print(f"done in {time.monotonic() - started:.1f} s; data in {settings.data_dir()}", flush=True)

@@ -24,6 +24,9 @@ DEFAULT_MAX_WAIT_SECONDS = 10 * 60
 # Dot-files are OS and tool droppings (.DS_Store, .thumbnails), never the user's photos.
 HIDDEN_PREFIX = "."
 MANIFEST_VERSION = 1
+# A temporary file of a writer that died (kill -9, power cut) is removed once it is this old: younger ones may belong
+# to a live writer on another machine sharing the data folder, whose pid means nothing here.
+STALE_TEMPORARY_AGE_SECONDS = 3600
 
 
 def encode_path(relative: str) -> bytes:
@@ -250,15 +253,25 @@ class Library:
         write_atomically(self.manifest_path(batch_key), json.dumps(document).encode())
 
 
+def _read_manifest_document(data_dir: Path, batch_key: str) -> dict:
+    return json.loads((Path(data_dir) / "batches" / f"{batch_key}.json").read_text())
+
+
 def read_manifest(data_dir: Path, batch_key: str) -> tuple[Path, list[ManifestEntry]]:
     """The library root and the files a batch holds, as recorded when it was cut (or last re-cut)."""
-    document = json.loads((Path(data_dir) / "batches" / f"{batch_key}.json").read_text())
+    document = _read_manifest_document(data_dir, batch_key)
     return Path(document["library"]), [ManifestEntry(**entry) for entry in document["files"]]
+
+
+def manifest_written(data_dir: Path, batch_key: str) -> float:
+    """When the batch was last cut or re-cut (its files changed): analyses older than this are out of date."""
+    return float(_read_manifest_document(data_dir, batch_key)["written"])
 
 
 def write_atomically(target: Path, payload: bytes) -> None:
     """Write to a temporary sibling, fsync, then rename: readers see the old file or the new one, never a torn one."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_dead_temporaries(target)  # never read as data, but each killed write would otherwise leave one for good
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as handle:
@@ -268,3 +281,30 @@ def write_atomically(target: Path, payload: bytes) -> None:
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _remove_dead_temporaries(target: Path) -> None:
+    """Remove temporary siblings of `target` (`.<name>.<pid>.tmp`) whose writer is gone and which are old."""
+    prefix, suffix = f".{target.name}.", ".tmp"
+    with os.scandir(target.parent) as entries:
+        for entry in entries:
+            pid = entry.name[len(prefix):-len(suffix)]
+            if not (entry.name.startswith(prefix) and entry.name.endswith(suffix) and pid.isdigit()):
+                continue
+            try:
+                if process_alive(int(pid)) or time.time() - entry.stat().st_mtime < STALE_TEMPORARY_AGE_SECONDS:
+                    continue
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                pass  # another writer removed it first
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True

@@ -40,6 +40,16 @@ THROWAWAY_SERVER_SETTINGS = ["fsync=off", "full_page_writes=off"]
 # `dagster dev` starts a webserver, a daemon and a code server: on 2 busy cores that takes a while.
 DAGSTER_DEV_START_TIMEOUT_S = 180
 DAGSTER_DEV_STOP_TIMEOUT_S = 30
+# One backfill of many partitions, as the UI's "Materialize all" launches it.
+LAUNCH_BACKFILL = """
+mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on PartitionKeysNotFoundError { message }
+  }
+}"""
 
 
 def in_ci() -> bool:

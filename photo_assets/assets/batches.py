@@ -7,12 +7,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import os
+
 import dagster as dg
+
+from photo_assets import settings
 
 # A backfill launches one run per this many batches (5,000 photos): each run pays Python's and Dagster's start-up
 # once instead of once per batch (bench/backfill.py), while a failed run costs at most this many batches, and less:
 # a re-run reuses every photo's finished rows by content hash.
-BATCHES_PER_BACKFILL_RUN = 10
+DEFAULT_BATCHES_PER_BACKFILL_RUN = 10
+BATCHES_PER_BACKFILL_RUN = int(
+    os.environ.get(settings.BATCHES_PER_BACKFILL_RUN_ENV) or DEFAULT_BATCHES_PER_BACKFILL_RUN
+)
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=BATCHES_PER_BACKFILL_RUN)
 
 # What one batch's computation hands back: metadata per asset key (None for a single asset) and its check results.

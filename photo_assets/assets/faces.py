@@ -158,9 +158,11 @@ def _face_batch(
     detection_table = pa.concat_tables([pa.Table.from_pylist(detections, DETECTION_SCHEMA), reused_detections])
     embedding_table = pa.concat_tables([pa.Table.from_pylist(embeddings, EMBEDDING_SCHEMA), reused_embeddings])
     scan_table = pa.concat_tables([pa.Table.from_pylist(scans, SCAN_SCHEMA), reused_scans])
-    store.write_batch(SCANS, batch_key, scan_table)
     detections_path = store.write_batch("face_detections", batch_key, detection_table)
     embeddings_path = store.write_batch("face_embeddings", batch_key, embedding_table)
+    # Last: a scan is what lets a re-run reuse a photo's faces, so it must never exist without them (a kill or a full
+    # disk between these writes would otherwise leave photos recorded as faceless for good).
+    store.write_batch(SCANS, batch_key, scan_table)
 
     photos_with_faces = int(pc.sum(pc.greater(scan_table["faces"], 0)).as_py() or 0)
     errors = int(pc.sum(pc.is_valid(scan_table["error"])).as_py() or 0)
