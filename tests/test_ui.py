@@ -26,14 +26,15 @@ CHROMIUM_FLAGS = [
     "--disable-sync", "--no-first-run",
 ]  # fmt: skip
 ARTIFACTS_DIR = PROJECT_DIR / "test-artifacts" / "ui"
-# The assets whose pages are opened and photographed (a preview table; the faces' contact sheet, a picture); every
-# asset listed must have been materialized before the browser starts.
-SHOWN_ASSETS = ["color_histograms", "face_detections"]
-MATERIALIZED_ASSETS = ["photos", "color_histograms", "face_detections"]
+# The assets whose pages are opened and photographed (a preview table; the faces' and the people's contact sheets,
+# pictures); every asset listed must have been materialized before the browser starts. The demo's photos include
+# portraits, so faces are found and person_clusters follows them by automation.
+SHOWN_ASSETS = ["color_histograms", "face_detections", "person_clusters"]
+MATERIALIZED_ASSETS = ["photos", "color_histograms", "face_detections", "person_clusters"]
 SENSOR = "new_photos_sensor"
 # A full batch is cut at the sensor's first tick; a smaller library would wait for its batch to age.
 LIBRARY_FILES = DEFAULT_BATCH_SIZE
-# Startup, one sensor tick, the batch's run and the face runs that follow it, on 2 busy cores.
+# Startup, one sensor tick, the batch's run, and the face and people runs that follow it, on 2 busy cores.
 RUNS_TIMEOUT_S = 900
 PAGE_TIMEOUT_MS = 60_000
 TERMINAL_RUN_STATUSES = {"SUCCESS", "FAILURE", "CANCELED"}
@@ -158,6 +159,9 @@ def test_sensor_runs_succeed_and_graphql_reports_their_metadata(ui):
     assert colours["photos_coloured"]["intValue"] == files - 1
     assert colours["errors"]["intValue"] == 0
     assert "| photo_id | color | score | rank |" in colours["preview"]["mdStr"]
+    people = metadata_of(nodes["person_clusters"])
+    assert people["people"]["intValue"] >= 1
+    assert people["contact_sheet"]["mdStr"].startswith("![people](data:image/png;base64,")
     for asset, node in nodes.items():
         metadata = metadata_of(node)
         # The row count the UI shows is the number of rows in the batch's Parquet file.
