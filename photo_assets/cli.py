@@ -19,6 +19,8 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # The CLI's runs say which process on which machine executes them: a run whose process was killed stays STARTED and
 # keeps its pool slot for ever (no daemon watches in-process runs), so the next command must be able to tell.
 RUN_PID_TAG, RUN_HOST_TAG = "photo_assets/pid", "photo_assets/host"
+# Materialization records read per query when looking for batches left behind: every record is read, page by page.
+RECORDS_PAGE = 1000
 # Exit status when the instance's database cannot be reached: not the library's fault, and nothing was lost.
 EXIT_DATABASE_UNREACHABLE = 3
 
@@ -80,8 +82,14 @@ def _batches_behind(instance, asset_keys, batches: list[str], data_dir: Path) ->
     oldest: dict[str, float] = dict.fromkeys(batches, float("inf"))  # per batch, its least recent asset
     for asset_key in asset_keys:
         latest: dict[str, float] = {}
-        for record in instance.fetch_materializations(asset_key, limit=len(batches) * 50 + 100).records:
-            latest[record.partition_key] = max(latest.get(record.partition_key, 0.0), record.timestamp)
+        cursor = None
+        while True:
+            page = instance.fetch_materializations(asset_key, limit=RECORDS_PAGE, cursor=cursor)
+            for record in page.records:
+                latest[record.partition_key] = max(latest.get(record.partition_key, 0.0), record.timestamp)
+            if not page.has_more:
+                break
+            cursor = page.cursor
         for batch in batches:
             oldest[batch] = min(oldest[batch], latest.get(batch, 0.0))
     return [batch for batch in batches if manifest_written(data_dir, batch) > oldest[batch]]

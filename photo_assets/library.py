@@ -24,6 +24,7 @@ DEFAULT_MAX_WAIT_SECONDS = 10 * 60
 # Dot-files are OS and tool droppings (.DS_Store, .thumbnails), never the user's photos.
 HIDDEN_PREFIX = "."
 MANIFEST_VERSION = 1
+MANIFEST_DIR = "batches"
 # A temporary file of a writer that died (kill -9, power cut) is removed once it is this old: younger ones may belong
 # to a live writer on another machine sharing the data folder, whose pid means nothing here.
 STALE_TEMPORARY_AGE_SECONDS = 3600
@@ -77,7 +78,7 @@ class Library:
         self.root = Path(root).resolve()
         self.data_dir = Path(data_dir)
         self.follow_external_links = follow_external_links
-        self.manifest_dir = self.data_dir / "batches"
+        self.manifest_dir = self.data_dir / MANIFEST_DIR
         self.manifest_dir.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.data_dir / "library.sqlite", timeout=60)
         self._db.executescript(
@@ -237,7 +238,7 @@ class Library:
     # -- manifests -----------------------------------------------------------------------------------------------
 
     def manifest_path(self, batch_key: str) -> Path:
-        return self.manifest_dir / f"{batch_key}.json"
+        return manifest_path(self.data_dir, batch_key)
 
     def _write_manifest(self, batch_key: str) -> None:
         rows = self._db.execute(
@@ -253,8 +254,12 @@ class Library:
         write_atomically(self.manifest_path(batch_key), json.dumps(document).encode())
 
 
+def manifest_path(data_dir: Path, batch_key: str) -> Path:
+    return Path(data_dir) / MANIFEST_DIR / f"{batch_key}.json"
+
+
 def _read_manifest_document(data_dir: Path, batch_key: str) -> dict:
-    return json.loads((Path(data_dir) / "batches" / f"{batch_key}.json").read_text())
+    return json.loads(manifest_path(data_dir, batch_key).read_text())
 
 
 def read_manifest(data_dir: Path, batch_key: str) -> tuple[Path, list[ManifestEntry]]:

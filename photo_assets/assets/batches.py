@@ -4,10 +4,9 @@ own; the run's check results cover every batch it wrote."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
-
-import os
 
 import dagster as dg
 
