@@ -35,7 +35,7 @@ from photo_assets.analysis.people import FACES_PATH, PEOPLE_PATH
 from photo_assets.assets.faces import SCANS
 from photo_assets.labels import LabelLog, Op
 from photo_assets.sensors import new_photos_sensor
-from tests.library_helpers import write_photo
+from tests.library_helpers import copy_portraits, write_photo
 from tests.services import LAUNCH_BACKFILL, SQLITE_HOME_TEMPLATE, DagsterDev, dagster_dev, dagster_home
 
 # Three people the face model tells apart reliably (tests/test_jobs.py clusters the same ones).
@@ -135,11 +135,8 @@ def add_generated(library: Path, wave: str, first_seed: int) -> None:
         place(made, library / "generated" / wave / made.name)
 
 
-def add_portraits(library: Path, source: Path, identities: dict, which: slice) -> None:
-    """Portraits of each person under a folder named after them: the folder is the truth the people are judged by."""
-    for person in PEOPLE:
-        for name in identities[person][which]:
-            place(source / name, library / person / name)
+def add_portraits(library: Path, source: Path, which: slice) -> None:
+    copy_portraits(source, library, PEOPLE, which, copy=place)
 
 
 def add_broken(library: Path, staging: Path) -> None:
@@ -367,7 +364,6 @@ def storm(shared_dir: Path, tmp_path_factory) -> Outcome:
     root = tmp_path_factory.mktemp("concurrency")
     library, data, staging = root / "library", root / "data", root / "staging"
     source = shared_dir / "faces" / "deepface"
-    identities = json.loads((source / "identities.json").read_text())
     env = {
         "DAGSTER_HOME": str(dagster_home(root / "home", SQLITE_HOME_TEMPLATE)),
         settings.LIBRARY_ENV: str(library),
@@ -378,7 +374,7 @@ def storm(shared_dir: Path, tmp_path_factory) -> Outcome:
 
     # Before the storm, the library was analysed from the command line twice: two batches, faces and people, in one
     # process each (through the sensor, the same takes several more minutes of run start-ups and ticks).
-    add_portraits(library, source, identities, slice(0, FIRST_PORTRAITS))
+    add_portraits(library, source, slice(0, FIRST_PORTRAITS))
     add_generated(library, "first", first_seed=0)
     photo_assets(cli_env, "run", "--without-faces")
     add_generated(library, "second", first_seed=100)
@@ -395,7 +391,7 @@ def storm(shared_dir: Path, tmp_path_factory) -> Outcome:
         # The storm: the new files go in just before the sensor's next tick, the backfill starts at once (it cannot
         # finish before that tick: its run alone takes longer to start), and the edits follow one another while
         # both are in flight.
-        add_portraits(library, source, identities, slice(FIRST_PORTRAITS, FIRST_PORTRAITS + 1))
+        add_portraits(library, source, slice(FIRST_PORTRAITS, FIRST_PORTRAITS + 1))
         add_generated(library, "late", first_seed=200)
         add_broken(library, staging)
         timeline.note("new portraits, photos and a broken file placed in the library")

@@ -9,9 +9,7 @@ the step processes are exactly the ones the same models find in this process."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +32,7 @@ from photo_assets.library import ScanCursor
 from photo_assets.partitions import photo_batches
 from photo_assets.resources import FaceModels, PhotoLibrary
 from photo_assets.sensors import plan_batches
-from tests.library_helpers import write_photo
+from tests.library_helpers import copy_portraits, write_photo
 from tests.services import PROJECT_DIR, SQLITE_HOME_TEMPLATE, dagster_home
 
 if TYPE_CHECKING:
@@ -94,13 +92,7 @@ class Pipeline:
 
 def build_library(library: Path, shared_dir: Path) -> set[str]:
     source = shared_dir / "faces" / "deepface"
-    identities = json.loads((source / "identities.json").read_text())
-    portraits = set()
-    for person in PORTRAIT_PEOPLE:
-        for name in identities[person][:PORTRAITS_PER_PERSON]:
-            (library / person).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source / name, library / person / name)
-            portraits.add(f"{person}/{name}")
+    portraits = set(copy_portraits(source, library, PORTRAIT_PEOPLE, slice(PORTRAITS_PER_PERSON)))
     for seed in range(GENERATED_PHOTOS):
         write_photo(library / "generated" / f"photo_{seed}.jpg", seed=seed)
     return portraits

@@ -37,7 +37,7 @@ import pytest
 from photo_assets.analysis.people import FACES_PATH, INDEX_DIR, INDEX_POINTER, PEOPLE_PATH, load_index
 from photo_assets.library import STALE_TEMPORARY_AGE_SECONDS
 from photo_assets.storage import DataStore
-from tests.library_helpers import write_photo
+from tests.library_helpers import copy_portraits, write_photo
 
 # Small enough that a colour run is seconds; the content still differs per seed, so every photo is its own photo_id.
 TINY_PHOTO_SIZE = (64, 48)
@@ -294,11 +294,7 @@ def add_tiny_photos(library: Path, folder: str, first_seed: int) -> None:
 
 
 def add_portraits(library: Path, source: Path, start: int, count: int, folder: str) -> None:
-    identities = json.loads((source / "identities.json").read_text())
-    for person in FACE_PEOPLE:
-        for name in identities[person][start:start + count]:
-            (library / folder / person).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source / name, library / folder / person / name)
+    copy_portraits(source, library / folder, FACE_PEOPLE, slice(start, start + count))
 
 
 @pytest.fixture(scope="module")

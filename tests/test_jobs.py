@@ -16,6 +16,7 @@ import pytest
 
 from photo_assets.analysis.people import FACES_PATH, PEOPLE_PATH
 from photo_assets.labels import LABEL_LOG_PATH, LabelLog
+from tests.library_helpers import copy_portraits
 
 PEOPLE = ["person_01", "person_02", "person_03"]
 PHOTOS_PER_PERSON = 4
@@ -25,12 +26,7 @@ PHOTOS_PER_PERSON = 4
 def pipeline(shared_dir: Path, tmp_path_factory):
     """A library of 12 real portraits of 3 people, run through `photo-assets run`."""
     root = tmp_path_factory.mktemp("people")
-    source = shared_dir / "faces" / "deepface"
-    identities = json.loads((source / "identities.json").read_text())
-    for person in PEOPLE:
-        for name in identities[person][:PHOTOS_PER_PERSON]:
-            (root / "library" / person).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source / name, root / "library" / person / name)
+    copy_portraits(shared_dir / "faces" / "deepface", root / "library", PEOPLE, slice(PHOTOS_PER_PERSON))
     env = {**os.environ, "DAGSTER_HOME": str(root / "home"), "PHOTO_ASSETS_DATA": str(root / "data"),
            "PHOTO_ASSETS_LIBRARY": str(root / "library")}
     result = cli(env, "run")
