@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the services the end-to-end tests use, from Debian's packages, when they are missing: the PostgreSQL 15
-# server (tests/test_postgres.py starts a throwaway cluster with it) and Chromium (tests/test_ui.py drives it
+# server (tests/orchestration/test_postgres.py starts a throwaway cluster with it) and Chromium (tests/orchestration/test_ui.py drives it
 # headless). Idempotent: when both are present it checks two files and installs nothing.
 set -euo pipefail
 

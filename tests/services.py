@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -233,6 +234,18 @@ def _maintenance(server: PostgresServer, statement: str) -> None:
             cursor.execute(statement)
     finally:
         connection.close()
+
+
+# The longest a `photo-assets` command of a test may take (a first run of the face models on a small library).
+CLI_TIMEOUT_S = 1800
+CLI_COMMAND = [sys.executable, "-m", "photo_assets.cli"]
+
+
+def photo_assets_cli(env: dict[str, str], *args: str, timeout: float = CLI_TIMEOUT_S) -> subprocess.CompletedProcess:
+    """`photo-assets ARGS` in a process of its own, as a user runs it, with the environment `env`."""
+    return subprocess.run(
+        [*CLI_COMMAND, *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def dagster_home(folder: Path, template: Path) -> Path:
