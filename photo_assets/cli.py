@@ -187,6 +187,14 @@ def people(args: argparse.Namespace) -> int:
     return status
 
 
+def review(args: argparse.Namespace) -> int:
+    _apply_paths(args)
+    from photo_assets.review.app import serve
+
+    serve(settings.data_dir(), settings.library_dir(), host=args.host, port=args.port)
+    return 0
+
+
 def _label_log_version() -> str:
     from photo_assets.labels import LabelLog
 
@@ -234,6 +242,12 @@ def main(argv: list[str] | None = None) -> int:
     people_parser.add_argument("--data", help=f"data folder (default ${settings.DATA_ENV})")
     people_parser.add_argument("people_args", nargs=argparse.REMAINDER)
     people_parser.set_defaults(handler=people)
+    review_parser = commands.add_parser("review", help="the people pages in the browser (http://127.0.0.1:3001)")
+    review_parser.add_argument("--data", help=f"data folder (default ${settings.DATA_ENV})")
+    review_parser.add_argument("--library", help=f"photo library folder (default ${settings.LIBRARY_ENV})")
+    review_parser.add_argument("--host", default="127.0.0.1", help="address to bind (anything but loopback warns)")
+    review_parser.add_argument("--port", type=int, default=3001)
+    review_parser.set_defaults(handler=review)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

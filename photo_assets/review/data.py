@@ -17,7 +17,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from photo_assets.analysis.people import (
-    ASSIGNED_BY_USER,
     CLUSTERS_DIR,
     FACE_SCHEMA,
     FACES_PATH,
@@ -156,9 +155,9 @@ class View:
         )
 
     def person_faces(self, person_id: str) -> list[Face]:
-        """Most doubtful first: largest distance to the person; faces the user placed last."""
+        """Most doubtful first: largest distance to the person (faces without one last)."""
         faces = [self.faces[face_id] for face_id in self.people[person_id].face_ids]
-        return sorted(faces, key=lambda f: (f.assigned_by == ASSIGNED_BY_USER, -(f.distance or 0.0), f.face_id))
+        return sorted(faces, key=lambda f: (f.distance is None, -(f.distance or 0.0), f.face_id))
 
     def unsorted(self) -> dict[str, list[Face]]:
         groups: dict[str, list[Face]] = {}
