@@ -15,9 +15,11 @@ DAGSTER_HOST="${DAGSTER_HOST:-127.0.0.1}"
 DAGSTER_PORT="${DAGSTER_PORT:-3000}"
 REVIEW_HOST="${REVIEW_HOST:-127.0.0.1}"
 REVIEW_PORT="${REVIEW_PORT:-3001}"
+shown_host="$REVIEW_HOST"; [[ "$shown_host" == *:* ]] && shown_host="[$shown_host]"
+export PHOTO_ASSETS_REVIEW_URL="http://$shown_host:$REVIEW_PORT/"  # person_clusters links to it in the Dagster UI
 .venv/bin/photo-assets review --host "$REVIEW_HOST" --port "$REVIEW_PORT" &
 review_pid=$!
 trap 'kill "$review_pid" 2>/dev/null || true' EXIT
 echo "Dagster UI:     http://$DAGSTER_HOST:$DAGSTER_PORT"
-echo "People review:  http://$REVIEW_HOST:$REVIEW_PORT"
+echo "People review:  $PHOTO_ASSETS_REVIEW_URL"
 .venv/bin/dagster dev --host "$DAGSTER_HOST" --port "$DAGSTER_PORT"

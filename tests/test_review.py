@@ -451,6 +451,8 @@ def test_review_edits_are_reported_and_person_clusters_follows_them(review_serve
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                             timeout=RUN_TIMEOUT_S)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
+    latest = instance.get_latest_materialization_event(dg.AssetKey("person_clusters")).asset_materialization
+    assert latest.metadata["review"].url == "http://127.0.0.1:3001/"  # the Dagster UI links to these pages
     faces = pq.read_table(data / FACES_PATH).to_pylist()
     person_of = {row["face_id"]: row["person_id"] for row in faces}
     named = rename.args["person_id"]

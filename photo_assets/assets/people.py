@@ -27,6 +27,7 @@ from photo_assets.assets.metadata import picture, preview
 from photo_assets.contact_sheet import FaceTile, contact_sheet
 from photo_assets.labels import LabelLog, replay
 from photo_assets.resources import PhotoLibrary
+from photo_assets.review import review_url
 from photo_assets.storage import DataStore
 
 PEOPLE_GROUP = "people"
@@ -176,6 +177,7 @@ def person_clusters(photo_library: PhotoLibrary) -> dg.MaterializeResult:
         "seconds": round(time.monotonic() - started, 2),
         "largest_groups": preview(people, ["person_id", "name", "faces", "photos"]),
         "path": dg.MetadataValue.path(str(faces_path)),
+        "review": dg.MetadataValue.url(review_url()),  # the people pages: name, merge, move, reject
     }
     sheet = _people_sheet(people, result.faces, store, Path(photo_library.library_dir))
     if sheet is not None:

@@ -27,6 +27,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -253,14 +254,23 @@ def create_app(
     def image_response(path: Path) -> Response:
         return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": IMAGE_CACHE_CONTROL})
 
+    def cached(path: Path) -> Response | None:
+        """A crop or preview made before, answered at once (a few kB: read here, no thread, no view)."""
+        try:
+            payload = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        return Response(payload, media_type="image/jpeg", headers={"Cache-Control": IMAGE_CACHE_CONTROL})
+
     async def face_image(request: Request):
         face_id = request.path_params["face_id"]
         if not FACE_ID.match(face_id):
             return JSONResponse({"error": "not found"}, status_code=404)
+        hit = cached(images.face_path(face_id))
+        if hit is not None:
+            return hit
         try:
-            from starlette.concurrency import run_in_threadpool
-
-            return image_response(await run_in_threadpool(images.face, data.view(), face_id))
+            return image_response(await run_in_threadpool(lambda: images.face(data.view(), face_id)))
         except ImageNotFound as error:
             return JSONResponse({"error": str(error)}, status_code=404)
 
@@ -268,10 +278,11 @@ def create_app(
         photo_id = request.path_params["photo_id"]
         if not PHOTO_ID.match(photo_id):
             return JSONResponse({"error": "not found"}, status_code=404)
+        hit = cached(images.photo_path(photo_id))
+        if hit is not None:
+            return hit
         try:
-            from starlette.concurrency import run_in_threadpool
-
-            return image_response(await run_in_threadpool(images.photo, data.view(), photo_id))
+            return image_response(await run_in_threadpool(lambda: images.photo(data.view(), photo_id)))
         except ImageNotFound as error:
             return JSONResponse({"error": str(error)}, status_code=404)
 
@@ -372,8 +383,6 @@ def create_app(
             return JSONResponse({"error": "the body must be JSON"}, status_code=400)
         if not isinstance(body, dict):
             return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
-        from starlette.concurrency import run_in_threadpool
-
         try:
             result = await run_in_threadpool(apply_edit, body)
         except EditError as error:
