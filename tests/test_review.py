@@ -462,3 +462,43 @@ def test_review_edits_are_reported_and_person_clusters_follows_them(review_serve
     assert merge.args["source"] not in person_of.values()
     status, body = request(url, f"/api/people/{named}")
     assert status == 200 and body["name"] == NEW_NAME
+
+
+def test_review_not_same_and_approve_are_label_edits_the_view_applies(tmp_path):
+    """Without a browser: `not_same` hides a suggestion (until undone), `approve` makes a face the user's word, and an
+    unsorted face (issue 10's column) is listed by its reason until it is placed."""
+    from photo_assets.analysis.people import FACE_SCHEMA
+    from photo_assets.people_cli import PeopleEditor, PeopleError
+    from photo_assets.review.data import ReviewData
+
+    rows = [("a" * 20, "111111", 0.5, None), ("b" * 20, "111111", 0.7, None), ("c" * 20, "222222", 0.4, None),
+            ("d" * 20, None, None, "blurred")]  # fmt: skip
+    faces = pa.Table.from_pylist(
+        [{"face_id": f, "photo_id": "p" + f, "person_id": p, "person_name": None, "assigned_by": p and "auto",
+          "distance": d} for f, p, d, _ in rows], FACE_SCHEMA,
+    ).append_column("unsorted_reason", pa.array([r for *_, r in rows], pa.string()))  # fmt: skip
+    (tmp_path / FACES_PATH).parent.mkdir(parents=True)
+    pq.write_table(faces, tmp_path / FACES_PATH)
+    pq.write_table(pa.table({"person_id": ["111111"], "other_person_id": ["222222"], "distance": [0.8], "rank": [1],
+                             "face_id": ["a" * 20], "other_face_id": ["c" * 20]}), tmp_path / SUGGESTIONS_PATH)
+    data = ReviewData(tmp_path)
+    view = data.view()
+    assert [s.person_id for s in view.suggestions] == ["111111"]
+    assert [f.face_id for f in view.person_faces("111111")] == ["b" * 20, "a" * 20]  # most doubtful first
+    assert [f.face_id for f in view.unsorted()["blurred"]] == ["d" * 20]
+    editor = PeopleEditor(tmp_path)
+    editor.not_same("111111", "222222")
+    assert LabelLog(tmp_path).state().are_not_same("222222", "111111")
+    assert data.view().suggestions == []
+    LabelLog(tmp_path).undo()
+    assert len(data.view().suggestions) == 1
+    edit = PeopleEditor(tmp_path).approve("a" * 20)
+    assert (edit.op, edit.args) == ("move", {"face_id": "a" * 20, "person_id": "111111"})
+    assert data.view().faces["a" * 20].assigned_by == "user"
+    with pytest.raises(PeopleError, match="no person to confirm"):
+        PeopleEditor(tmp_path).approve("d" * 20)
+    with pytest.raises(PeopleError, match="already the same"):
+        PeopleEditor(tmp_path).not_same("111111", "111111")
+    PeopleEditor(tmp_path).move("d" * 20, "111111")
+    view = data.view()
+    assert "blurred" not in view.unsorted() and "d" * 20 in view.people["111111"].face_ids
