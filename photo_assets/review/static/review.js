@@ -29,7 +29,7 @@ async function run(list, message, url) {
   try {
     let last = null;
     for (const fields of list) last = await edit(fields);
-    sessionStorage.setItem("review-status", message);
+    sessionStorage.setItem("review-status", `${message} — Undo at the top right cancels it.`);
     const next = typeof url === "function" ? url(last) : url;
     if (next) location.assign(next); else location.reload();
     return last;
@@ -39,7 +39,7 @@ async function run(list, message, url) {
 }
 
 const remembered = sessionStorage.getItem("review-status");
-if (remembered) { say(remembered + " — Undo is at the top right.", false); sessionStorage.removeItem("review-status"); }
+if (remembered) { say(remembered, false); sessionStorage.removeItem("review-status"); }
 
 function typing(event) {
   const target = event.target;
