@@ -14,6 +14,7 @@ Security (it writes the user's labels; any web site the user visits can send req
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
@@ -41,6 +42,7 @@ from photo_assets.review.images import ImageCache, ImageNotFound
 
 PACKAGE_DIR = Path(__file__).parent
 TOKEN_HEADER = "x-review-token"
+MAX_BODY = 64 * 1024  # bytes of a request body: an edit is a few hundred
 NAME_MAX = 200  # characters; a longer "name" is a paste gone wrong
 FACE_ID = re.compile(r"^[0-9a-f]{6,64}$")
 PHOTO_ID = re.compile(r"^[0-9a-f]{16,64}$")
@@ -119,6 +121,24 @@ class Observer:
         self.enabled = enabled and bool(home) and (Path(home or ".") / "dagster.yaml").exists()
         self._instance = None
         self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Import Dagster and open the instance in the background, so the first edit is not the one that waits."""
+        if self.enabled:
+            threading.Thread(target=self._instance_now, daemon=True).start()
+
+    def _instance_now(self):
+        try:
+            import dagster as dg
+
+            import photo_assets.jobs  # noqa: F401 - label_log_observation's module, imported once
+
+            with self._lock:
+                if self._instance is None:
+                    self._instance = dg.DagsterInstance.get()
+        except Exception as error:  # noqa: BLE001 - report() says it again, with the edit
+            log.warning("Dagster instance not available: %s", error)
+        return self._instance
 
     def report(self) -> str | None:
         if not self.enabled:
@@ -405,7 +425,12 @@ def create_app(
         Route("/api/edits", api_edits, methods=["POST"]),
         Mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static"),
     ]
-    app = Starlette(routes=routes)
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        observer.warm_up()
+        yield
+
+    app = Starlette(routes=routes, lifespan=lifespan, max_body_size=MAX_BODY)
     app.add_middleware(Guard, hosts=allowed_hosts(host, port), token=token)
     app.state.token = token
     app.state.data = data
