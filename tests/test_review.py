@@ -428,6 +428,29 @@ def test_review_approve_a_box_on_a_photo_page_then_undo(review_server, page):
     screenshot(page, "photo-undone")
 
 
+def test_review_typing_a_name_someone_has_merges_after_a_confirm(review_server, page):
+    url, data = review_server
+    people = api(url, "/api/people")["people"]
+    named = next(p for p in people if p["name"] == NEW_NAME)
+    other = next(p for p in people if not p["named"])
+    dialogs = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    count = len(edits(data))
+    page.goto(url + "/")
+    field = page.locator(f".card[data-person='{other['person_id']}'] input.rename")
+    field.fill(NEW_NAME.upper())  # names are compared without regard to case
+    with page.expect_navigation():
+        field.press("Enter")
+    assert dialogs and NEW_NAME in dialogs[0] and "Merge" in dialogs[0]
+    log = wait_for_edit_count(data, count + 1)
+    assert (log[-1].op, log[-1].args["person_id"]) == ("rename", other["person_id"])
+    page.reload()
+    assert page.locator(f".card[data-person='{other['person_id']}']").count() == 0
+    card = page.locator(f".card[data-person='{named['person_id']}']")
+    assert card.locator(".meta").inner_text().startswith(f"{named['faces'] + other['faces']} faces")
+    screenshot(page, "people-after-merge-by-name")
+
+
 def test_review_edits_are_reported_and_person_clusters_follows_them(review_server, review_library):
     """The label log holds every edit made above; Dagster saw them on label_log; the next person_clusters keeps the
     name, the merge, the reject and the moves."""
@@ -436,7 +459,7 @@ def test_review_edits_are_reported_and_person_clusters_follows_them(review_serve
     url, data = review_server
     library, _, home = review_library
     ops = [edit.op for edit in edits(data)]
-    assert ops == ["rename", "merge", "reject", "move", "move", "move", "undo"], ops
+    assert ops == ["rename", "merge", "reject", "move", "move", "move", "undo", "rename"], ops
     instance = dg.DagsterInstance.from_config(str(home))
     observations = instance.fetch_observations(dg.AssetKey("label_log"), limit=1).records
     assert observations and observations[0].asset_observation.tags["dagster/data_version"] == LabelLog(data).version()
@@ -460,6 +483,9 @@ def test_review_edits_are_reported_and_person_clusters_follows_them(review_serve
     assert person_of[move.args["face_id"]] == named
     assert person_of[reject.args["face_id"]] != reject.args["person_id"]
     assert merge.args["source"] not in person_of.values()
+    merged_by_name = log[-1].args["person_id"]  # typed the name someone had: folded into that person
+    assert merged_by_name not in person_of.values()
+    assert all(person_of[face_id] == named for face_id in log[-1].args["face_ids"])
     status, body = request(url, f"/api/people/{named}")
     assert status == 200 and body["name"] == NEW_NAME
 
