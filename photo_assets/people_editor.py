@@ -120,6 +120,20 @@ class PeopleEditor:
             raise PeopleError(f"face {row['face_id']} is already marked as not a face")
         return self.log.reject(row["face_id"], row["person_id"], RejectReason.NOT_THIS_PERSON)
 
+    def not_same(self, person: str, other: str) -> LabelEdit:
+        """Two people are not the same person (a merge suggestion declined)."""
+        first, second = self.person(person), self.person(other)
+        if first.person_id == second.person_id:
+            raise PeopleError(f"{person!r} and {other!r} are already the same person")
+        return self.log.not_same(first.person_id, second.person_id)
+
+    def approve(self, face: str) -> LabelEdit:
+        """Confirm a face's current person: a move to where it is, so it becomes the user's word (a seed)."""
+        row = self.face(face)
+        if row["person_id"] is None:
+            raise PeopleError(f"face {row['face_id']} has no person to confirm: move it to one")
+        return self.log.move(row["face_id"], row["person_id"])
+
 
 def effective_faces(faces: pa.Table, labels: LabelState) -> pa.Table:
     """The faces table as it will be once person_clusters replays the log: merges followed, names applied, placed

@@ -32,6 +32,9 @@ DEFAULT_BATCH_WAIT_SECONDS = 10 * 60
 # photo's finished rows by content hash.
 BATCHES_PER_BACKFILL_RUN_ENV = "PHOTO_ASSETS_BATCHES_PER_BACKFILL_RUN"
 DEFAULT_BATCHES_PER_BACKFILL_RUN = 10
+# Where the people review pages are served (`photo-assets review`; scripts/run.sh sets it), for links in the UI.
+REVIEW_URL_ENV = "PHOTO_ASSETS_REVIEW_URL"
+DEFAULT_REVIEW_URL = "http://127.0.0.1:3001/"
 # Dagster's own state; without it, the project's instance (SQLite, pools, retention) that `dagster dev` shows.
 DAGSTER_HOME_ENV = "DAGSTER_HOME"
 DEFAULT_DAGSTER_HOME = PROJECT_DIR / "dagster_home"
@@ -51,6 +54,7 @@ class Settings:
     batch_wait_seconds: int
     batches_per_backfill_run: int
     dagster_home: Path
+    review_url: str
     # Which settings came from the environment: Dagster resources read those at run time (the UI shows it).
     from_environment: frozenset[str] = frozenset()
 
@@ -65,6 +69,7 @@ class Settings:
             batch_wait_seconds=int(_env(BATCH_WAIT_ENV) or DEFAULT_BATCH_WAIT_SECONDS),
             batches_per_backfill_run=int(_env(BATCHES_PER_BACKFILL_RUN_ENV) or DEFAULT_BATCHES_PER_BACKFILL_RUN),
             dagster_home=Path(_env(DAGSTER_HOME_ENV) or DEFAULT_DAGSTER_HOME),
+            review_url=_env(REVIEW_URL_ENV) or DEFAULT_REVIEW_URL,
             from_environment=frozenset(given),
         )
 

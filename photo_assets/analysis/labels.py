@@ -10,6 +10,7 @@ Operations (replayed in file order by `replay`):
 - merge: fold one person into another.
 - move: assign a face to a person (a user assignment beats any clustering).
 - reject: a face is not this person (it is never assigned to that person again) or not a face at all.
+- not_same: two people are not the same person (a merge suggestion the user declined).
 - undo: cancel the latest edit that is still in effect; an undo is itself a record, nothing is ever deleted.
 Rename and merge carry a snapshot of the faces the user saw in the group, so the group stays itself after the
 embeddings change: those faces are the user's assertion of who this person is.
@@ -34,6 +35,7 @@ class Op(StrEnum):
     MERGE = "merge"
     MOVE = "move"
     REJECT = "reject"
+    NOT_SAME = "not_same"
     UNDO = "undo"
 
 
@@ -75,6 +77,7 @@ class LabelState:
     rejected: dict[str, set[str]] = field(default_factory=dict)  # face_id -> people it is not
     not_faces: set[str] = field(default_factory=set)
     merged_into: dict[str, str] = field(default_factory=dict)  # person_id -> the person it was merged into
+    not_same: set[frozenset] = field(default_factory=set)  # pairs of person_ids the user said are two people
 
     def resolve(self, person_id: str) -> str:
         """The person an id stands for now, following merges."""
@@ -153,6 +156,13 @@ class LabelState:
             self._move(args["face_id"], args["person_id"], args.get("name"))
         elif edit.op is Op.REJECT:
             self._reject(args["face_id"], args.get("person_id"), RejectReason(args["reason"]))
+        elif edit.op is Op.NOT_SAME:
+            self.not_same.add(frozenset((args["person_id"], args["other_person_id"])))
+
+    def are_not_same(self, person_id: str, other_person_id: str) -> bool:
+        """The user said these two (followed through merges) are different people."""
+        wanted = {self.resolve(person_id), self.resolve(other_person_id)}
+        return any({self.resolve(pid) for pid in pair} == wanted for pair in self.not_same)
 
 
 def active_edits(edits: list[LabelEdit]) -> list[LabelEdit]:

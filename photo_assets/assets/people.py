@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from photo_assets import settings
 from photo_assets.analysis.contact_sheet import FaceTile, contact_sheet
 from photo_assets.analysis.labels import replay
 from photo_assets.analysis.people import build_index, cluster_people
@@ -176,6 +177,7 @@ def person_clusters(photo_library: PhotoLibrary) -> dg.MaterializeResult:
         "seconds": round(time.monotonic() - started, 2),
         "largest_groups": preview(people, ["person_id", "name", "faces", "photos"]),
         "path": dg.MetadataValue.path(str(faces_path)),
+        "review": dg.MetadataValue.url(settings.Settings.from_env().review_url),  # the people pages: name, merge, move, reject
     }
     sheet = _people_sheet(people, result.faces, store, Path(photo_library.library_dir))
     if sheet is not None:

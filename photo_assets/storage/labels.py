@@ -104,3 +104,6 @@ class LabelLog:
         if reason is RejectReason.NOT_THIS_PERSON and person_id is None:
             raise ValueError("rejecting a face from a person needs the person")
         return self.append(Op.REJECT, {"face_id": face_id, "person_id": person_id, "reason": str(reason)})
+
+    def not_same(self, person_id: str, other_person_id: str) -> LabelEdit:
+        return self.append(Op.NOT_SAME, {"person_id": person_id, "other_person_id": other_person_id})

@@ -7,8 +7,10 @@
   <asset>/<batch_key>.parquet     per-batch datasets (photos, color_histograms, locations, face_detections, ...)
   _retired/<asset>/*.parquet      rows of photos that left a batch, kept for reuse by content hash
   face_index/current.json         the face index build in use, and its files (index-*.ann, faces-*.parquet)
-  person_clusters/faces.parquet   every face's person; people.parquet: one row per person
+  person_clusters/faces.parquet   every face's person; people.parquet: one row per person; suggestions.parquet:
+                                  ranked "same person?" pairs
   labels/label_log.jsonl          the user's edits, append-only
+  review_cache/faces|photos/      face crops and photo previews of the review pages, by face and photo id
 ```
 """
 
@@ -32,6 +34,7 @@ INDEX_DIR = "face_index"
 INDEX_POINTER = "current.json"
 CLUSTERS_DIR = "person_clusters"
 LABEL_LOG = "labels/label_log.jsonl"
+REVIEW_CACHE_DIR = "review_cache"
 
 
 @dataclass(frozen=True)
@@ -90,5 +93,13 @@ class DataLayout:
         return self.clusters_dir / "people.parquet"
 
     @property
+    def suggestions(self) -> Path:
+        return self.clusters_dir / "suggestions.parquet"
+
+    @property
     def label_log(self) -> Path:
         return self.root / LABEL_LOG
+
+    @property
+    def review_cache(self) -> Path:
+        return self.root / REVIEW_CACHE_DIR

@@ -25,7 +25,7 @@ from tests.services import CLI_COMMAND, photo_assets_cli as photo_assets_process
 FIRST_IMPORT = people_tests.FIRST_IMPORT
 members, person_of, run = people_tests.members, people_tests.person_of, people_tests.run
 # Every command and group a user can ask for --help.
-COMMANDS = [[], ["run"], ["status"], ["people"], *(["people", verb] for verb in
+COMMANDS = [[], ["run"], ["status"], ["review"], ["people"], *(["people", verb] for verb in
             ("list", "show", "rename", "merge", "move", "reject", "undo"))]
 
 
