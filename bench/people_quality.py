@@ -1,20 +1,25 @@
-"""People clustering quality on the labelled face sets, through the real pipeline (MTCNN + FaceNet, ours).
+"""People quality as a user would meet it, on the labelled face sets, through the real pipeline.
 
-    .venv/bin/python bench/people_quality.py [--cache DIR] [--no-mirror]
+    .venv/bin/python bench/people_quality.py [--work DIR] [--sets lfw_train lfw_dev deepface] [--previous REV]
 
-Embeds ../shared/faces/lfw_dev (a folder per person) and ../shared/faces/deepface (identities.json) with
-photo_assets.analysis.faces, keeping the largest face of each photo (the one the label is about), then clusters
-them with photo_assets.analysis.people and with every candidate measured while choosing it. For each: pairwise
-precision / recall and BCubed precision / recall / F against the labels, and the number of groups.
-`--cache DIR` keeps the embeddings in DIR/<set>.npz between runs (they take a minute or two to compute).
+For each set under ../shared/faces, `photo-assets run` analyses the whole set (every face of every photo) into
+DIR/<set>/data (kept between runs: delete it to measure again from scratch). The largest face of each photo carries
+the folder's identity (deepface: identities.json); every other face goes through clustering unlabelled. Printed per
+set, for person_clusters as the pipeline wrote it and, from the same embeddings, for the previous release's method
+(REV, run from a temporary git worktree of it) and plain average linkage: pairwise precision, BCubed recall (over
+identities seen more than once), persons mixing 3+ identities, the largest person and its purity, unsorted faces by
+reason, and precision / recall after a simulated user clicks down the merge suggestions (one click per identity
+seen more than once).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
-import time
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,29 +28,39 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.scoring, when run as a script
 
 # scipy comes with scikit-image; only the exact O(n^2) linkage baselines here use it.
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import pdist
+from scipy.cluster.hierarchy import fcluster, linkage  # noqa: E402
+from scipy.spatial.distance import pdist  # noqa: E402
 
-from bench.scoring import ClusteringScore, score_clustering
-from photo_assets.analysis.catalog import content_hash
-from photo_assets.analysis.faces import face_id
-from photo_assets.analysis.images import PhotoError, open_oriented
-from photo_assets.analysis.labels import LabelState
-from photo_assets.analysis.people import cluster_people, normalise
-from photo_assets.analysis.people.clustering import (
-    LINKAGE_THRESHOLD,
-    NEIGHBOUR_MAX_SQUARED,
-    agglomerate,
-    attach_leftovers,
-)
-from photo_assets.analysis.people.neighbours import NeighbourGraph, neighbour_graph
-from photo_assets.models import face_analyzer
-from photo_assets.settings import Settings
+from bench.scoring import HEADER, Quality, quality, row  # noqa: E402
+from photo_assets.analysis.catalog import content_hash  # noqa: E402
+from photo_assets.analysis.faces import face_id  # noqa: E402
+from photo_assets.analysis.images import PhotoError  # noqa: E402
+from photo_assets.analysis.people import normalise  # noqa: E402
+from photo_assets.models import face_analyzer  # noqa: E402
+from photo_assets.settings import DEFAULT_DAGSTER_HOME, Settings  # noqa: E402
+from photo_assets.storage import DataLayout, DataStore  # noqa: E402
+from photo_assets.storage.layout import FACE_DETECTIONS, FACE_EMBEDDINGS, PHOTOS  # noqa: E402
+from photo_assets.storage.people import load_people_faces, load_suggestions  # noqa: E402
 
-SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+SHARED_DIR = PROJECT_DIR.parent / "shared"
+# The sets the tests embed in-process (their largest faces only); the benchmark runs all three through the pipeline.
 FACE_SETS = ("lfw_dev", "deepface")
-# The reference's rule: a face joins the person of its nearest earlier face when closer than 10 (raw FaceNet).
-REFERENCE_DISTANCE = 10.0
+BENCH_SETS = ("lfw_train", "lfw_dev", "deepface")
+# The last commit whose person_clusters used the previous method (average linkage at 0.85 + leftovers, no gate).
+PREVIOUS_METHOD_REV = "c95dba1"
+# Plain average linkage over L2-normalised embeddings, the issue's yardstick, at these distances.
+PLAIN_LINKAGE_DISTANCES = (0.75, 0.8)
+# Runs the previous release's clustering on the embeddings given as a .npz file; prints its persons as JSON.
+PREVIOUS_METHOD_SCRIPT = """
+import json, sys
+import numpy as np
+from photo_assets.analysis.people import cluster_people
+from photo_assets.labels import LabelState
+stored = np.load(sys.argv[1], allow_pickle=False)
+result = cluster_people(stored["face_ids"], stored["photo_ids"], stored["embeddings"], LabelState())
+print(json.dumps(dict(zip(result.faces["face_id"].to_pylist(), result.faces["person_id"].to_pylist()))))
+"""
 
 
 @dataclass
@@ -57,23 +72,10 @@ class LabelledFaces:
     face_ids: np.ndarray  # str
     truth: np.ndarray  # str: the person the photo is labelled with
     embeddings: np.ndarray  # (faces, 128) raw FaceNet output
-    mirrored: np.ndarray | None  # (faces, 128) embeddings of the mirrored aligned faces, when computed
     confidence: np.ndarray
     size: np.ndarray  # shorter box side, pixels
     eye_ratio: np.ndarray
     sharpness: np.ndarray
-
-    def save(self, path: Path) -> None:
-        arrays = {key: value for key, value in vars(self).items() if key != "name" and value is not None}
-        np.savez(path, **{key: np.asarray(value, dtype=str) if value.dtype == object else value
-                          for key, value in arrays.items()})
-
-    @classmethod
-    def load(cls, name: str, path: Path) -> "LabelledFaces":
-        with np.load(path) as stored:
-            fields = {key: stored[key] for key in stored.files}
-        fields.setdefault("mirrored", None)
-        return cls(name=name, **fields)
 
 
 def labelled_photos(shared_dir: Path, name: str) -> list[tuple[Path, str]]:
@@ -86,7 +88,7 @@ def labelled_photos(shared_dir: Path, name: str) -> list[tuple[Path, str]]:
             for photo in sorted(folder.iterdir())]
 
 
-def embed_labelled_set(shared_dir: Path, name: str, mirror: bool = False) -> LabelledFaces:
+def embed_labelled_set(shared_dir: Path, name: str) -> LabelledFaces:
     """Run the face pipeline on a set; photos where no face is found are left out (and counted on stderr)."""
     analyzer = face_analyzer(Settings.from_env().models_dir)
     photos = labelled_photos(shared_dir, name)
@@ -96,18 +98,14 @@ def embed_labelled_set(shared_dir: Path, name: str, mirror: bool = False) -> Lab
         photo_id = content_hash(path)
         person_of[photo_id] = person
         inputs.append((photo_id, path))
-    paths = dict(inputs)
-    rows, crops = [], []
+    rows = []
     for photo_id, result in analyzer.analyse(inputs):
         if isinstance(result, PhotoError) or not result.faces:
             continue
         largest = max(range(len(result.faces)), key=lambda i: result.faces[i].width * result.faces[i].height)
         face = result.faces[largest]
-        if mirror:
-            crops.append(analyzer.aligned_crops(open_oriented(paths[photo_id]), [face])[0])
         rows.append((photo_id, face_id(photo_id, face), person_of[photo_id], result.embeddings[largest],
                      face.confidence, face.size, face.eye_ratio, result.sharpness[largest]))
-    mirrored = analyzer.embed(np.stack(crops)[:, :, ::-1]) if mirror else None
     missed = len(photos) - len(rows)
     if missed:
         print(f"{name}: no face found in {missed} of {len(photos)} photos", file=sys.stderr)
@@ -118,7 +116,6 @@ def embed_labelled_set(shared_dir: Path, name: str, mirror: bool = False) -> Lab
         np.array(columns[1], dtype=object),
         np.array(columns[2], dtype=object),
         np.stack(columns[3]).astype(np.float32),
-        mirrored,
         np.array(columns[4], np.float32),
         np.array(columns[5], np.int32),
         np.array(columns[6], np.float32),
@@ -126,175 +123,129 @@ def embed_labelled_set(shared_dir: Path, name: str, mirror: bool = False) -> Lab
     )
 
 
-def load_or_embed(shared_dir: Path, name: str, cache: Path | None, mirror: bool) -> LabelledFaces:
-    path = cache / f"{name}.npz" if cache else None
-    if path and path.exists():
-        stored = LabelledFaces.load(name, path)
-        if stored.mirrored is not None or not mirror:
-            return stored
-    started = time.monotonic()
-    faces = embed_labelled_set(shared_dir, name, mirror)
-    print(f"{name}: embedded {len(faces.face_ids)} faces in {time.monotonic() - started:.0f} s", file=sys.stderr)
-    if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        faces.save(path)
-    return faces
+@dataclass
+class PipelineFaces:
+    """Every face `photo-assets run` found in a set, with the labels of the largest faces and what person_clusters
+    made of them."""
+
+    face_ids: np.ndarray
+    photo_ids: np.ndarray
+    embeddings: np.ndarray  # raw FaceNet output
+    truth: np.ndarray  # identity, or None for a background face
+    person: np.ndarray  # person_clusters' person, or None (unsorted or not a face)
+    reasons: np.ndarray  # person_clusters' unsorted_reason
+    suggestions: list[tuple[str, str]]  # person_clusters' suggestions, best first
 
 
-def reference_rule(raw: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """The reference: faces in import order each join the person of the nearest face seen so far when the raw
-    FaceNet distance is below 10, else start a new person."""
-    person = np.full(len(raw), -1)
-    seen: list[int] = []
-    for face in order:
-        if seen:
-            distances = np.linalg.norm(raw[seen] - raw[face], axis=1)
-            nearest = int(np.argmin(distances))
-            if distances[nearest] < REFERENCE_DISTANCE:
-                person[face] = person[seen[nearest]]
-                seen.append(face)
-                continue
-        person[face] = person.max() + 1
-        seen.append(face)
-    return person
+def analyse_set(name: str, work: Path) -> DataLayout:
+    """The set through `photo-assets run`, once: a data folder already holding people is reused."""
+    layout = DataLayout(work / name / "data")
+    if load_people_faces(layout) is None:
+        home = work / name / "dagster_home"
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "dagster.yaml").write_bytes((DEFAULT_DAGSTER_HOME / "dagster.yaml").read_bytes())
+        command = [sys.executable, "-m", "photo_assets.cli", "run", "--library", str(SHARED_DIR / "faces" / name),
+                   "--data", str(layout.root)]
+        subprocess.run(command, env=os.environ | {"DAGSTER_HOME": str(home)}, check=True)
+    return layout
 
 
-def reference_scores(faces: LabelledFaces) -> dict[str, ClusteringScore]:
-    """The reference rule in two import orders: by content hash (arbitrary), and one person's folder after another
-    (kinder to a sequential rule: each person's faces arrive together)."""
-    orders = {
-        "reference, nearest face < 10 raw (hash order)": np.argsort(faces.photo_ids.astype(str), kind="stable"),
-        "reference, nearest face < 10 raw (folder order)": np.arange(len(faces.truth)),
-    }
-    return {label: score_clustering(faces.truth, reference_rule(faces.embeddings, order))
-            for label, order in orders.items()}
+def identity_of_photos(name: str, layout: DataLayout) -> dict[str, str]:
+    photos = DataStore(layout).read_all(PHOTOS, columns=["photo_id", "path"]).to_pylist()
+    if name == "deepface":
+        identities = json.loads((SHARED_DIR / "faces" / name / "identities.json").read_text())
+        person_of_file = {photo: person for person, files in identities.items() for photo in files}
+        return {row["photo_id"]: person_of_file.get(Path(row["path"]).name) for row in photos}
+    return {row["photo_id"]: row["path"].split("/")[0] for row in photos}
 
 
-def ours(faces: LabelledFaces, embeddings: np.ndarray | None = None, threshold: float = LINKAGE_THRESHOLD):
-    """Person per face from the production clustering (no user labels)."""
-    result = cluster_people(faces.face_ids, faces.photo_ids,
-                            faces.embeddings if embeddings is None else embeddings, LabelState(),
-                            threshold=threshold)
-    person_of = dict(zip(result.faces["face_id"].to_pylist(), result.faces["person_id"].to_pylist()))
-    return [person_of[face_id] for face_id in faces.face_ids]
+def load_pipeline_faces(name: str, layout: DataLayout) -> PipelineFaces:
+    store = DataStore(layout)
+    embeddings = store.read_all(FACE_EMBEDDINGS, columns=["face_id", "photo_id", "embedding"])
+    boxes = store.read_all(FACE_DETECTIONS, columns=["face_id", "width", "height"]).to_pylist()
+    area = {box["face_id"]: box["width"] * box["height"] for box in boxes}
+    face_ids = np.array(embeddings["face_id"].to_pylist(), dtype=object)
+    photo_ids = np.array(embeddings["photo_id"].to_pylist(), dtype=object)
+    largest: dict[str, str] = {}
+    for face, photo in zip(face_ids.tolist(), photo_ids.tolist()):
+        if photo not in largest or (area[face], largest[photo]) > (area[largest[photo]], face):
+            largest[photo] = face
+    identity = identity_of_photos(name, layout)
+    truth = np.array([identity.get(photo) if largest[photo] == face else None
+                      for face, photo in zip(face_ids.tolist(), photo_ids.tolist())], dtype=object)
+    clustered = load_people_faces(layout)
+    person_of = dict(zip(clustered["face_id"].to_pylist(), clustered["person_id"].to_pylist()))
+    reason_of = dict(zip(clustered["face_id"].to_pylist(), clustered["unsorted_reason"].to_pylist()))
+    suggestions = load_suggestions(layout)
+    return PipelineFaces(
+        face_ids, photo_ids,
+        embeddings["embedding"].combine_chunks().flatten().to_numpy().reshape(len(face_ids), -1),
+        truth,
+        np.array([person_of.get(face) for face in face_ids.tolist()], dtype=object),
+        np.array([reason_of.get(face) for face in face_ids.tolist()], dtype=object),
+        list(zip(suggestions["person_id"].to_pylist(), suggestions["other_person_id"].to_pylist())),
+    )
 
 
-def founding_only(vectors: np.ndarray, threshold: float, founders: np.ndarray | None = None,
-                  attach: bool = False) -> np.ndarray:
-    """Graph average linkage alone (or with the leftover stage), optionally founded by `founders` only."""
-    graph = neighbour_graph(np.arange(len(vectors)).astype(str), vectors, None, NEIGHBOUR_MAX_SQUARED)
-    founding = graph
-    if founders is not None:
-        both = founders[graph.first] & founders[graph.second]
-        founding = NeighbourGraph(graph.first[both], graph.second[both], 0, 0)
-    group = agglomerate(vectors, founding, threshold)
-    return attach_leftovers(vectors, graph, group) if attach else group
+def previous_method(faces: PipelineFaces, revision: str) -> np.ndarray | None:
+    """The previous release's persons for the same embeddings, run from a temporary worktree of `revision`; None
+    when git or the revision is not there."""
+    with tempfile.TemporaryDirectory() as work:
+        tree = Path(work) / "previous"
+        added = subprocess.run(["git", "-C", str(PROJECT_DIR), "worktree", "add", "--detach", str(tree), revision],
+                               capture_output=True, text=True)
+        if added.returncode:
+            print(f"previous method skipped: {added.stderr.strip()}", file=sys.stderr)
+            return None
+        try:
+            np.savez(Path(work) / "faces.npz", face_ids=faces.face_ids.astype(str),
+                     photo_ids=faces.photo_ids.astype(str), embeddings=faces.embeddings)
+            done = subprocess.run([sys.executable, "-c", PREVIOUS_METHOD_SCRIPT, str(Path(work) / "faces.npz")],
+                                  env=os.environ | {"PYTHONPATH": str(tree)}, capture_output=True, text=True,
+                                  check=True, cwd=tree)
+        finally:
+            subprocess.run(["git", "-C", str(PROJECT_DIR), "worktree", "remove", "--force", str(tree)],
+                           capture_output=True)
+    person_of = json.loads(done.stdout.strip().splitlines()[-1])
+    return np.array([person_of.get(face) for face in faces.face_ids.tolist()], dtype=object)
 
 
-def immich_like(vectors: np.ndarray, max_distance: float, min_faces: int) -> np.ndarray:
-    """Immich's recognition: a face with >= min_faces faces (itself included) within cosine distance max_distance
-    joins the person of its nearest such face that has one, or founds a person; the rest join the nearest person
-    within reach afterwards, or stay alone."""
-    distance = 1.0 - vectors @ vectors.T
-    person = np.full(len(vectors), -1)
-    close = distance <= max_distance
-    deferred = []
-    for face in range(len(vectors)):
-        if close[face].sum() < min_faces:
-            deferred.append(face)
-            continue
-        named = np.flatnonzero(close[face] & (person >= 0))
-        person[face] = person[named[np.argmin(distance[face, named])]] if len(named) else person.max() + 1
-    for face in deferred:
-        named = np.flatnonzero(close[face] & (person >= 0))
-        person[face] = person[named[np.argmin(distance[face, named])]] if len(named) else person.max() + 1
-    return person
+def plain_linkage(faces: PipelineFaces, distance: float) -> np.ndarray:
+    """Average linkage over every face's L2-normalised embedding, cut at `distance` (exact, O(n^2))."""
+    groups = fcluster(linkage(pdist(normalise(faces.embeddings)), "average"), distance, "distance")
+    return groups.astype(str).astype(object)
 
 
-def dbscan(vectors: np.ndarray, radius: float, min_points: int) -> np.ndarray:
-    """Plain DBSCAN on Euclidean distance of normalised embeddings; noise faces are groups of their own."""
-    neighbours = np.linalg.norm(vectors[:, None] - vectors[None], axis=2) <= radius
-    core = neighbours.sum(axis=1) >= min_points
-    label = np.full(len(vectors), -1)
-    for start in np.flatnonzero(core):
-        if label[start] >= 0:
-            continue
-        label[start] = label.max() + 1
-        frontier = [start]
-        while frontier:
-            face = frontier.pop()
-            for other in np.flatnonzero(neighbours[face] & (label < 0)):
-                label[other] = label[start]
-                if core[other]:
-                    frontier.append(other)
-    noise = label < 0
-    label[noise] = label.max() + 1 + np.arange(noise.sum())
-    return label
-
-
-def exact_average_linkage(vectors: np.ndarray, threshold: float, squared: bool) -> np.ndarray:
-    tree = linkage(pdist(vectors, "sqeuclidean" if squared else "euclidean"), "average")
-    return fcluster(tree, threshold, "distance")
-
-
-def candidates(faces: LabelledFaces) -> dict[str, ClusteringScore]:
-    vectors = normalise(faces.embeddings)
-    truth = faces.truth
-    rows = dict(reference_scores(faces))
-    rows["Immich-like: >= 3 faces within cosine 0.5"] = score_clustering(truth, immich_like(vectors, 0.5, 3))
-    rows["Immich-like: >= 3 faces within cosine 0.4"] = score_clustering(truth, immich_like(vectors, 0.4, 3))
-    for radius, min_points in ((0.64, 4), (0.8, 3), (0.9, 3), (0.9, 2), (1.0, 3)):
-        rows[f"DBSCAN radius {radius} min {min_points}"] = score_clustering(truth, dbscan(vectors, radius, min_points))
-    for threshold in (0.8, 0.9, 1.0):
-        rows[f"average linkage, exact, L2 distance {threshold}"] = score_clustering(
-            truth, exact_average_linkage(vectors, threshold, squared=False))
-    for threshold in (0.8, 0.85, 0.9, 0.95):
-        rows[f"average linkage, exact, squared L2 {threshold}"] = score_clustering(
-            truth, exact_average_linkage(vectors, threshold, squared=True))
-        rows[f"ours, founding only (graph, squared L2) {threshold}"] = score_clustering(
-            truth, founding_only(vectors, threshold))
-    for threshold in (0.8, 0.9):
-        rows[f"ours, founding {threshold} + leftovers"] = score_clustering(truth, ours(faces, threshold=threshold))
-    gates = {
-        "sharpness >= 20": faces.sharpness >= 20,
-        "confidence >= 0.99": faces.confidence >= 0.99,
-        "eye ratio >= 0.35": faces.eye_ratio >= 0.35,
-    }
-    for label, founders in gates.items():
-        rows[f"ours, only faces with {label} found groups"] = score_clustering(
-            truth, founding_only(vectors, LINKAGE_THRESHOLD, founders, attach=True))
-    if faces.mirrored is not None:
-        averaged = normalise(vectors + normalise(faces.mirrored))
-        rows["ours + mirrored-face averaging (TTA)"] = score_clustering(truth, ours(faces, averaged))
-    rows[CHOSEN] = score_clustering(truth, ours(faces))
-    return rows
-
-
-CHOSEN = f"OURS (chosen): founding {LINKAGE_THRESHOLD} + leftovers"
-
-
-def print_table(name: str, faces: LabelledFaces, rows: dict[str, ClusteringScore]) -> None:
-    print(f"\n{name}: {len(faces.face_ids)} faces, {len(set(faces.truth))} people")
-    print(f"{'method':<58} {'pair P':>6} {'pair R':>6} {'B3 P':>6} {'B3 R':>6} {'B3 F':>6} {'groups':>6}")
-    for label, score in rows.items():
-        print(f"{label:<58} {score.pairwise_precision:6.3f} {score.pairwise_recall:6.3f} {score.bcubed_precision:6.3f} "
-              f"{score.bcubed_recall:6.3f} {score.bcubed_f:6.3f} {score.groups:6d}")
-    best_reference = max((score for label, score in rows.items() if label.startswith("reference")),
-                         key=lambda score: score.bcubed_f)
-    chosen = rows[CHOSEN]
-    print(f"ours vs the reference's best order: BCubed F {chosen.bcubed_f:.3f} vs {best_reference.bcubed_f:.3f} "
-          f"({chosen.bcubed_f - best_reference.bcubed_f:+.3f}); pairwise precision {chosen.pairwise_precision:.3f} "
-          f"vs {best_reference.pairwise_precision:.3f}")
+def report(name: str, faces: PipelineFaces, results: dict[str, Quality]) -> None:
+    labelled = int(sum(identity is not None for identity in faces.truth.tolist()))
+    print(f"\n{name}: {len(faces.face_ids)} faces, {labelled} labelled")
+    print(HEADER)
+    for label, result in results.items():
+        print(row(label, result))
+    ours = results["person_clusters (this release)"]
+    reasons = ", ".join(f"{reason} {count} ({labelled_count} labelled)"
+                        for reason, (count, labelled_count) in ours.unsorted_by_reason.items())
+    print(f"unsorted by reason: {reasons or 'none'}; {ours.clicks} clicks, {ours.accepted} yes")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", type=Path, help="keep embeddings here between runs")
-    parser.add_argument("--no-mirror", action="store_true", help="skip the mirrored-face (test-time augmentation) runs")
+    parser.add_argument("--work", type=Path, default=PROJECT_DIR / "bench-data" / "people",
+                        help="where each set's data folder is kept")
+    parser.add_argument("--sets", nargs="+", default=list(BENCH_SETS), choices=BENCH_SETS)
+    parser.add_argument("--previous", default=PREVIOUS_METHOD_REV, help="the revision of the previous method")
     args = parser.parse_args()
-    for name in FACE_SETS:
-        faces = load_or_embed(SHARED_DIR, name, args.cache, mirror=not args.no_mirror)
-        print_table(name, faces, candidates(faces))
+    for name in args.sets:
+        layout = analyse_set(name, args.work)
+        faces = load_pipeline_faces(name, layout)
+        results = {"person_clusters (this release)": quality(faces.truth, faces.person, faces.photo_ids,
+                                                             faces.reasons, faces.suggestions)}
+        previous = previous_method(faces, args.previous)
+        if previous is not None:
+            results[f"previous release ({args.previous})"] = quality(faces.truth, previous)
+        for distance in PLAIN_LINKAGE_DISTANCES:
+            results[f"plain average linkage at {distance}"] = quality(faces.truth, plain_linkage(faces, distance))
+        report(name, faces, results)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from photo_assets.assets.faces import faces
 from photo_assets.assets.locations import locations
 from photo_assets.assets.people import (
     every_face_has_a_person,
+    every_person_is_plausible,
     face_index,
     face_index_recall,
     label_log,
@@ -43,7 +44,7 @@ def build_resources(config: settings.Settings) -> dict:
 def build_definitions(config: settings.Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[photos, color_histograms, locations, faces, face_index, label_log, person_clusters],
-        asset_checks=[face_index_recall, every_face_has_a_person],
+        asset_checks=[face_index_recall, every_face_has_a_person, every_person_is_plausible],
         jobs=[analyse_batch_job, catalog_batch_job, update_people_job, relabel],
         schedules=[face_index_schedule],
         sensors=[

@@ -47,6 +47,8 @@ class Operation(enum.Enum):
     MOVE_TO_NEW_PERSON = "move_to_new_person"  # face -> a new unnamed person
     REJECT = "reject"  # face is not its person; it never goes back to that person
     NOT_A_FACE = "not_a_face"  # face is no face at all
+    NOT_SAME = "not_same"  # person and target are two people: never suggested as one again
+    APPROVE = "approve"  # face is rightly in its person: it becomes the user's word
     UNDO = "undo"  # cancel the latest edit
 
 
@@ -82,6 +84,8 @@ def apply_label_edit(context: dg.OpExecutionContext, config: RelabelConfig, phot
                 Operation.MOVE_TO_NEW_PERSON: lambda: editor.move_to_new_person(config.face),
                 Operation.REJECT: lambda: editor.reject(config.face),
                 Operation.NOT_A_FACE: lambda: editor.reject(config.face, not_a_face=True),
+                Operation.NOT_SAME: lambda: editor.not_same(config.person, config.target),
+                Operation.APPROVE: lambda: editor.approve(config.face),
             }[operation]()
     except PeopleError as error:
         raise dg.Failure(description=str(error)) from error

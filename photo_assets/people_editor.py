@@ -117,7 +117,7 @@ class PeopleEditor:
         if not_a_face:
             return self.log.reject(row["face_id"], None, RejectReason.NOT_A_FACE)
         if row["person_id"] is None:
-            raise PeopleError(f"face {row['face_id']} is already marked as not a face")
+            raise PeopleError(f"face {row['face_id']} is in no person (unsorted, or not a face): nothing to reject")
         return self.log.reject(row["face_id"], row["person_id"], RejectReason.NOT_THIS_PERSON)
 
     def not_same(self, person: str, other: str) -> LabelEdit:
@@ -137,11 +137,13 @@ class PeopleEditor:
 
 def effective_faces(faces: pa.Table, labels: LabelState) -> pa.Table:
     """The faces table as it will be once person_clusters replays the log: merges followed, names applied, placed
-    faces in their person, rejected faces out of theirs (shown without a person until the next run)."""
+    faces in their person (an unsorted face the user placed is unsorted no more), rejected faces out of theirs
+    (shown without a person until the next run)."""
     seeds, barred = labels.seeds(), labels.forbidden()
-    people, names, assigned = [], [], []
-    for face_id, person_id, by in zip(
-        faces["face_id"].to_pylist(), faces["person_id"].to_pylist(), faces["assigned_by"].to_pylist()
+    people, names, assigned, reasons = [], [], [], []
+    for face_id, person_id, by, reason in zip(
+        faces["face_id"].to_pylist(), faces["person_id"].to_pylist(), faces["assigned_by"].to_pylist(),
+        faces["unsorted_reason"].to_pylist(),
     ):
         if face_id in labels.not_faces:
             person_id = None
@@ -154,7 +156,8 @@ def effective_faces(faces: pa.Table, labels: LabelState) -> pa.Table:
         people.append(person_id)
         names.append(None if person_id is None else labels.names.get(person_id, UNKNOWN_NAME.format(number=person_id)))
         assigned.append(by)
-    replaced = {"person_id": people, "person_name": names, "assigned_by": assigned}
+        reasons.append(None if person_id is not None or face_id in labels.not_faces else reason)
+    replaced = {"person_id": people, "person_name": names, "assigned_by": assigned, "unsorted_reason": reasons}
     for column, values in replaced.items():
         faces = faces.set_column(faces.schema.get_field_index(column), column, pa.array(values, pa.string()))
     return faces

@@ -28,7 +28,7 @@ class RequestError(click.ClickException):
 @click.group()
 @data_option
 def people() -> None:
-    """List, show, rename, merge, move, reject, undo."""
+    """List, show, rename, merge, move, reject, undo; suggestions, not-same, unsorted."""
 
 
 @people.result_callback()
@@ -178,6 +178,71 @@ def reject(face: str, not_a_face: bool) -> int:
         lambda edit: f"face {edit.args['face_id']} "
         + ("is not a face" if not_a_face else f"is not person {edit.args['person_id']}"),
     )
+
+
+@people.command("not-same")
+@data_option
+@click.argument("person")
+@click.argument("other")
+def not_same(person: str, other: str) -> int:
+    """These two are different people: never suggested as one again."""
+    return _record(lambda: _editor().not_same(person, other),
+                   lambda edit: f"{edit.args['person_id']} and {edit.args['other_person_id']} are two people")
+
+
+def _view():
+    from photo_assets.review.data import ReviewData
+
+    return ReviewData(current_layout()).view()
+
+
+@people.command()
+@data_option
+@json_option
+@click.option("--limit", type=int, default=20, show_default=True)
+def suggestions(as_json: bool, limit: int) -> int:
+    """"Same person?" pairs, most likely first: accept with `merge A B`, decline with `not-same A B`."""
+    view = _view()
+    if not view.has_people:
+        raise RequestError("no people yet: materialize person_clusters first")
+    rows = [
+        {"rank": s.rank, "person_id": s.person_id, "name": view.people[s.person_id].name,
+         "other_person_id": s.other_person_id, "other_name": view.people[s.other_person_id].name,
+         "distance": s.distance, "face_id": s.face_id, "other_face_id": s.other_face_id}
+        for s in view.suggestions[:limit]
+    ]
+    if as_json:
+        emit_json(rows)
+        return 0
+    click.echo(f"{'rank':>5}  {'person':>8}  {'other':>8}  {'distance':>8}  names")
+    for row in rows:
+        click.echo(f"{row['rank']:>5}  {row['person_id']:>8}  {row['other_person_id']:>8}  {row['distance']:>8.3f}  "
+                   f"{row['name']} / {row['other_name']}")
+    click.echo(f"{len(view.suggestions)} suggestions; merge A B to accept, not-same A B to decline")
+    return 0
+
+
+@people.command()
+@data_option
+@json_option
+def unsorted(as_json: bool) -> int:
+    """Faces kept out of people (too small, blurred, in profile, unsure), by reason: place one with `move`."""
+    view = _view()
+    if not view.has_people:
+        raise RequestError("no people yet: materialize person_clusters first")
+    groups = view.unsorted()
+    rows = [{"reason": reason, "face_id": face.face_id, "photo_id": face.photo_id,
+             "path": view.photos[face.photo_id].path if face.photo_id in view.photos else None}
+            for reason, faces in groups.items() for face in faces]
+    if as_json:
+        emit_json(rows)
+        return 0
+    for reason, faces in groups.items():
+        click.echo(f"{reason}: {len(faces)} faces")
+        for face in faces:
+            photo = view.photos.get(face.photo_id)
+            click.echo(f"  {face.face_id}  {photo.path if photo else face.photo_id}")
+    return 0
 
 
 @people.command()

@@ -16,10 +16,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from photo_assets.analysis.labels import LabelState
-from photo_assets.analysis.people import FACE_SCHEMA, UNKNOWN_NAME
+from photo_assets.analysis.people import UNKNOWN_NAME
 from photo_assets.people_editor import effective_faces
 from photo_assets.storage import DataLayout, DataStore, LabelLog
 from photo_assets.storage.layout import FACE_DETECTIONS, PHOTOS
+from photo_assets.storage.people import load_people_faces
 
 # person_clusters' ranked "are these two the same person?" pairs.
 SUGGESTION_COLUMNS = ["person_id", "other_person_id", "distance", "rank", "face_id", "other_face_id"]
@@ -33,8 +34,8 @@ REJECTED_REASON = "rejected"
 
 
 def read_faces(layout: DataLayout) -> pa.Table | None:
-    """person_clusters/faces.parquet (FACE_SCHEMA, plus `unsorted_reason` when present), None before the first run."""
-    return pq.read_table(layout.people_faces) if layout.people_faces.exists() else None
+    """person_clusters/faces.parquet (FACE_SCHEMA), None before the first run."""
+    return load_people_faces(layout)
 
 
 def read_people(layout: DataLayout) -> pa.Table | None:
@@ -166,14 +167,6 @@ class View:
         return sorted({p.name for p in self.people.values() if p.named}, key=str.casefold)
 
 
-def _faces_table(raw: pa.Table) -> pa.Table:
-    """The columns effective_faces needs, present even in an old file."""
-    for column in FACE_SCHEMA.names:
-        if column not in raw.column_names:
-            raw = raw.append_column(column, pa.nulls(raw.num_rows, FACE_SCHEMA.field(column).type))
-    return raw
-
-
 def build_view(tables: dict, labels: LabelState) -> View:
     view = View(labels)
     raw_faces, raw_people = tables["faces"], tables["people"]
@@ -189,10 +182,8 @@ def build_view(tables: dict, labels: LabelState) -> View:
     if raw_faces is None:
         return view
     view.has_people = True
-    faces = effective_faces(_faces_table(raw_faces), labels)
-    reasons = (
-        faces["unsorted_reason"].to_pylist() if "unsorted_reason" in faces.column_names else [None] * faces.num_rows
-    )
+    faces = effective_faces(raw_faces, labels)
+    reasons = faces["unsorted_reason"].to_pylist()
     columns = [faces[name].to_pylist() for name in ("face_id", "photo_id", "person_id", "person_name", "assigned_by",
                                                       "distance")]
     for (face_id, photo_id, person_id, name, by, distance), reason in zip(zip(*columns), reasons):

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from annoy import AnnoyIndex
 
-from photo_assets.analysis.people import FaceIndex, PeopleResult
+from photo_assets.analysis.people import FACE_SCHEMA, FaceIndex, PeopleResult
 from photo_assets.storage.atomic import write_atomically
 from photo_assets.storage.datasets import write_parquet
 from photo_assets.storage.layout import DataLayout
@@ -76,18 +76,31 @@ def load_index(layout: DataLayout) -> FaceIndex | None:
     )
 
 
-def save_people(result: PeopleResult, layout: DataLayout) -> tuple[Path, Path]:
-    """Write both tables to their fixed paths, each atomically (faces first: it is what the next run reads)."""
+def save_people(result: PeopleResult, layout: DataLayout) -> tuple[Path, Path, Path]:
+    """Write the three tables to their fixed paths, each atomically (faces first: it is what the next run reads)."""
     write_parquet(layout.people_faces, result.faces)
     write_parquet(layout.people, result.people)
-    return layout.people_faces, layout.people
+    write_parquet(layout.suggestions, result.suggestions)
+    return layout.people_faces, layout.people, layout.suggestions
 
 
 def load_people_faces(layout: DataLayout) -> pa.Table | None:
-    """The last run's faces table (every face's person), or None before the first run."""
-    return pq.read_table(layout.people_faces) if layout.people_faces.exists() else None
+    """The last run's faces table (every face's person), or None before the first run. A file an older release
+    wrote gets the columns added since, empty, so readers need not care until person_clusters runs again."""
+    if not layout.people_faces.exists():
+        return None
+    faces = pq.read_table(layout.people_faces)
+    for column in FACE_SCHEMA.names:
+        if column not in faces.column_names:
+            faces = faces.append_column(column, pa.nulls(faces.num_rows, FACE_SCHEMA.field(column).type))
+    return faces
 
 
 def load_people(layout: DataLayout) -> pa.Table | None:
     """The last run's people table, or None before the first run."""
     return pq.read_table(layout.people) if layout.people.exists() else None
+
+
+def load_suggestions(layout: DataLayout) -> pa.Table | None:
+    """The last run's merge suggestions, best first, or None before the first run."""
+    return pq.read_table(layout.suggestions).sort_by("rank") if layout.suggestions.exists() else None

@@ -1,8 +1,9 @@
-"""People: quality floors on the labelled face sets through the real pipeline, the face index, hybrid matching,
-stable unknown-person numbers, the user's edits surviving every kind of re-run, and `photo-assets people`."""
+"""People: quality floors on the labelled face sets through the real pipeline, the quality gate, merge suggestions,
+the face index, hybrid matching, stable unknown-person numbers, and the user's edits surviving every kind of re-run."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -10,27 +11,35 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from bench.people_quality import FACE_SETS, LabelledFaces, ours, reference_scores
-from bench.scoring import score_clustering
+from bench.people_quality import FACE_SETS, LabelledFaces
+from bench.scoring import quality
 from photo_assets.analysis.labels import LabelState, RejectReason
 from photo_assets.analysis.people import ASSIGNED_BY_USER, PeopleResult, build_index, cluster_people, normalise
-from photo_assets.analysis.people.clustering import NEIGHBOUR_MAX_SQUARED
-from photo_assets.analysis.people.neighbours import neighbour_graph
+from photo_assets.analysis.people import neighbours
+from photo_assets.analysis.people.neighbours import neighbour_table
+from photo_assets.analysis.people.quality import quality_gate
 from photo_assets.storage import DataLayout, LabelLog
 from photo_assets.storage.people import load_index, save_index
 
-# The issue's floors: pairwise precision and BCubed recall on both sets, and on lfw_dev a clear lead on the reference.
+# Issue 10's floors, held on sets the method was not tuned on: cautious grouping (pairwise precision, BCubed recall,
+# no person mixing 3 identities), then the recall one click per suggestion buys, at the same precision.
 MIN_PAIRWISE_PRECISION = 0.98
-MIN_BCUBED_RECALL = 0.82
-MIN_LEAD_OVER_REFERENCE = 0.1
+MIN_BCUBED_RECALL = 0.60
+MIN_RECALL_AFTER_CLICKS = 0.82
 # The survival scenarios start from this many lfw_dev faces and add the rest later.
 FIRST_IMPORT = 300
+
+
+def gate(faces: LabelledFaces, rows: np.ndarray, embeddings: np.ndarray | None = None) -> np.ndarray:
+    vectors = faces.embeddings if embeddings is None else embeddings
+    return quality_gate(faces.size[rows], faces.size[rows], faces.eye_ratio[rows], faces.sharpness[rows], vectors[rows])
 
 
 def run(faces: LabelledFaces, rows: np.ndarray, labels: LabelState, previous: pa.Table | None = None,
         embeddings: np.ndarray | None = None, index=None) -> PeopleResult:
     vectors = faces.embeddings if embeddings is None else embeddings
-    return cluster_people(faces.face_ids[rows], faces.photo_ids[rows], vectors[rows], labels, previous, index)
+    return cluster_people(faces.face_ids[rows], faces.photo_ids[rows], vectors[rows], labels, previous, index,
+                          reasons=gate(faces, rows, embeddings))
 
 
 def person_of(result: PeopleResult) -> dict[str, str | None]:
@@ -47,18 +56,25 @@ def members(result: PeopleResult, person_id: str) -> list[str]:
 @pytest.mark.parametrize("name", FACE_SETS)
 def test_clustering_meets_the_quality_floor(face_sets, name: str):
     faces = face_sets[name]
-    score = score_clustering(faces.truth, ours(faces))
+    result = run(faces, np.arange(len(faces.face_ids)), LabelState())
+    person = person_of(result)
+    suggestions = zip(result.suggestions["person_id"].to_pylist(), result.suggestions["other_person_id"].to_pylist())
+    score = quality(faces.truth, [person[face] for face in faces.face_ids.tolist()], faces.photo_ids,
+                    suggestions=list(suggestions))
+    print(name, score)
     assert score.pairwise_precision >= MIN_PAIRWISE_PRECISION
     assert score.bcubed_recall >= MIN_BCUBED_RECALL
-    if name == "lfw_dev":
-        best_reference = max(reference.bcubed_f for reference in reference_scores(faces).values())
-        assert score.bcubed_f >= best_reference + MIN_LEAD_OVER_REFERENCE
+    assert score.mixed == 0
+    assert score.precision_after_clicks >= MIN_PAIRWISE_PRECISION
+    assert score.recall_after_clicks >= MIN_RECALL_AFTER_CLICKS
 
 
-def test_every_face_gets_a_person_and_the_tables_agree(lfw):
+def test_every_face_gets_a_person_or_a_reason_and_the_tables_agree(lfw):
     result = run(lfw, np.arange(len(lfw.face_ids)), LabelState())
     assert result.faces.num_rows == len(lfw.face_ids)
-    assert result.faces["person_id"].null_count == 0
+    unsorted = result.faces.filter(pc.is_null(result.faces["person_id"]))
+    assert unsorted["unsorted_reason"].null_count == 0  # a face without a person says why
+    result = dataclasses.replace(result, faces=result.faces.filter(pc.is_valid(result.faces["person_id"])))
     assert all(name.startswith("Unknown person ") for name in result.people["name"].to_pylist())
     assert all(len(person_id) == 6 and person_id.isdigit() for person_id in result.people["person_id"].to_pylist())
     assert sum(result.people["faces"].to_pylist()) == result.faces.num_rows
@@ -93,15 +109,17 @@ def test_index_saves_atomically_loads_back_and_keeps_one_previous_build(lfw, tmp
     assert layout.index_pointer.exists() and load_index(DataLayout(tmp_path / "absent")) is None
 
 
-def test_hybrid_matching_gives_the_brute_force_answer(lfw):
+def test_hybrid_matching_gives_the_brute_force_answer(lfw, monkeypatch: pytest.MonkeyPatch):
+    # A library too large for brute force, as far as the hybrid path can tell: it trusts the index.
+    monkeypatch.setattr(neighbours, "EXACT_TABLE_MAX_PAIRS", FIRST_IMPORT**2 - 1)
     everyone = np.arange(len(lfw.face_ids))
     index = build_index(lfw.face_ids[:FIRST_IMPORT], lfw.embeddings[:FIRST_IMPORT])
     vectors = normalise(lfw.embeddings)
-    graph = neighbour_graph(lfw.face_ids, vectors, index, NEIGHBOUR_MAX_SQUARED)
-    assert (graph.indexed, graph.fresh) == (FIRST_IMPORT, len(everyone) - FIRST_IMPORT)
+    table = neighbour_table(lfw.face_ids, vectors, index)
+    assert (table.indexed, table.fresh) == (FIRST_IMPORT, len(everyone) - FIRST_IMPORT)
     changed = vectors.copy()
     changed[0] = normalise(lfw.embeddings[:1] + 1.0)[0]  # re-embedded since the build: no longer trusted
-    assert neighbour_graph(lfw.face_ids, changed, index, NEIGHBOUR_MAX_SQUARED).fresh == len(everyone) - FIRST_IMPORT + 1
+    assert neighbour_table(lfw.face_ids, changed, index).fresh == len(everyone) - FIRST_IMPORT + 1
     hybrid = run(lfw, everyone, LabelState(), index=index)
     brute = run(lfw, everyone, LabelState())
     assert person_of(hybrid) == person_of(brute)
@@ -119,7 +137,10 @@ def test_unknown_numbers_are_kept_when_groups_grow_and_are_reproducible(lfw):
         if len(faces) < 2:
             continue
         now = [after[face] for face in faces]
-        assert max(set(now), key=now.count) == person_id  # the group is found under its number again
+        # The group is found under its number again — or most of it joined another group of the last run (more
+        # faces of one person arrived and bridged the two), and the larger group's number is kept.
+        found_as = max(set(now), key=now.count)
+        assert found_as == person_id or (found_as in set(before.values()) and person_id in set(after.values()))
     assert person_of(run(lfw, np.arange(FIRST_IMPORT), LabelState())) == before  # from scratch: same numbers
     again = run(lfw, np.arange(len(lfw.face_ids)), LabelState(), previous=grown.faces)
     assert person_of(again) == after
@@ -213,3 +234,109 @@ def test_undo_takes_an_edit_back_on_the_next_run(lfw, session):
     edits.log.undo()  # the "not a face" verdict
     result = run(lfw, np.arange(FIRST_IMPORT), edits.log.state(), previous=before.faces)
     assert person_of(result)[edits.not_a_face] is not None
+
+
+# -- unsorted faces, claims and suggestions --------------------------------------------------------------------------
+
+# Background faces and blurred, shrunk copies of labelled photos: what a library is full of and nobody can recognise.
+JUNK_PHOTOS = 120
+BLURRED_COPIES = 30
+BLURRED_SIDE, BLUR_RADIUS = 48, 2
+# The gate keeps out nearly every blurred copy and very few of the faces the photos are about.
+MIN_BLURRED_GATED, MAX_LABELLED_GATED = 0.9, 0.05
+
+
+def test_junk_faces_found_no_person(shared_dir: Path, tmp_path: Path):
+    """Every face of real lfw_train photos (their background faces too) and of blurred, shrunk copies of some of
+    them, through detection, embedding and clustering: no person is made of junk faces."""
+    from PIL import Image, ImageFilter
+
+    from photo_assets.analysis.catalog import content_hash
+    from photo_assets.models import face_analyzer
+    from photo_assets.settings import Settings
+
+    photos = sorted((shared_dir / "faces" / "lfw_train").glob("*/*.jpg"))[:JUNK_PHOTOS]
+    copies = []
+    for number, photo in enumerate(photos[:BLURRED_COPIES]):
+        with Image.open(photo) as image:
+            small = image.convert("RGB").resize((BLURRED_SIDE, BLURRED_SIDE)).filter(ImageFilter.GaussianBlur(BLUR_RADIUS))
+            small.resize(image.size).save(tmp_path / f"blurred_{number}.jpg", quality=90)
+        copies.append(tmp_path / f"blurred_{number}.jpg")
+    rows = []
+    for photo_id, result in face_analyzer(Settings.from_env().models_dir).analyse(
+        (content_hash(path), path) for path in [*photos, *copies]
+    ):
+        largest = max(range(len(result.faces)), key=lambda i: result.faces[i].width * result.faces[i].height,
+                      default=None)
+        for number, face in enumerate(result.faces):
+            junk = photo_id in {content_hash(path) for path in copies} or number != largest
+            rows.append((f"{photo_id[:12]}{number:08d}", photo_id, face, result.embeddings[number],
+                         result.sharpness[number], junk))
+    face_ids, photo_ids, found, embeddings, sharpness, junk = (np.array(column, dtype=object) for column in zip(*rows))
+    embeddings = np.stack(embeddings).astype(np.float32)
+    reasons = quality_gate([f.width for f in found], [f.height for f in found], [f.eye_ratio for f in found],
+                           sharpness.astype(np.float64), embeddings)
+    junk = junk.astype(bool)
+    copied = np.array([photo in {content_hash(path) for path in copies} for photo in photo_ids.tolist()], bool)
+    gated = np.array([reason is not None for reason in reasons], bool)
+    print(f"gated: {gated[copied].mean():.2f} of {copied.sum()} blurred copies' faces, "
+          f"{gated[junk & ~copied].mean():.2f} of {(junk & ~copied).sum()} background faces, "
+          f"{gated[~junk].mean():.2f} of {(~junk).sum()} labelled faces")
+    assert copied.sum() >= BLURRED_COPIES // 3  # the detector still finds faces in many copies
+    assert gated[copied].mean() >= MIN_BLURRED_GATED and gated[~junk].mean() <= MAX_LABELLED_GATED
+    result = cluster_people(face_ids, photo_ids, embeddings, LabelState(), reasons=reasons)
+    person = person_of(result)
+    junk_of_person: dict[str, int] = {}
+    for face_id, is_junk, reason in zip(face_ids.tolist(), junk.tolist(), reasons.tolist()):
+        if reason is not None:
+            assert person[face_id] is None  # never founds or joins a person
+        if is_junk and person[face_id] is not None:
+            junk_of_person[person[face_id]] = junk_of_person.get(person[face_id], 0) + 1
+    assert max(junk_of_person.values(), default=0) <= 1, junk_of_person
+
+
+def test_a_named_person_claims_a_close_unsorted_face(lfw, tmp_path: Path):
+    rows = np.arange(len(lfw.face_ids))
+    first = run(lfw, rows, LabelState())
+    people = first.people.filter(pc.greater_equal(first.people["faces"], 4))["person_id"].to_pylist()
+    named = people[0]
+    faces = members(first, named)
+    vectors = normalise(lfw.embeddings)
+    position = {face: row for row, face in enumerate(lfw.face_ids.tolist())}
+    # The face nearest the others: the one a person should take back even when the gate keeps it out.
+    nearest = min(faces, key=lambda face: min(np.sum((vectors[position[face]] - vectors[position[other]]) ** 2)
+                                              for other in faces if other != face))
+    log = LabelLog(DataLayout(tmp_path).label_log)
+    log.rename(named, "Alice", [face for face in faces if face != nearest])
+    reasons = gate(lfw, rows)
+    reasons[position[nearest]] = "blurred"
+    claimed = cluster_people(lfw.face_ids, lfw.photo_ids, lfw.embeddings, log.state(), first.faces, reasons=reasons)
+    assert person_of(claimed)[nearest] == named
+    unnamed = cluster_people(lfw.face_ids, lfw.photo_ids, lfw.embeddings, LabelState(), first.faces, reasons=reasons)
+    assert person_of(unnamed)[nearest] is None  # an unknown person never takes it
+
+
+def test_suggestions_respect_cannot_link_and_a_declined_pair_never_returns(lfw, tmp_path: Path):
+    rows = np.arange(len(lfw.face_ids))
+    first = run(lfw, rows, LabelState())
+    assert first.suggestions.num_rows > 0
+    photos_of = {}
+    for face, photo, person in zip(*(first.faces[name].to_pylist() for name in ("face_id", "photo_id", "person_id"))):
+        photos_of.setdefault(person, set()).add(photo)
+    for suggestion in first.suggestions.to_pylist():
+        assert not photos_of[suggestion["person_id"]] & photos_of[suggestion["other_person_id"]]
+    assert first.suggestions["rank"].to_pylist() == list(range(1, first.suggestions.num_rows + 1))
+    declined = first.suggestions.slice(0, 1).to_pylist()[0]
+    log = LabelLog(DataLayout(tmp_path).label_log)
+    log.not_same(declined["person_id"], declined["other_person_id"])
+    pair = {declined["person_id"], declined["other_person_id"]}
+    again = run(lfw, rows, log.state(), previous=first.faces)
+    grown_index = build_index(lfw.face_ids, lfw.embeddings)
+    everything_again = run(lfw, rows, log.state(), previous=again.faces, index=grown_index)
+    for result in (again, everything_again):
+        suggested = [{s["person_id"], s["other_person_id"]} for s in result.suggestions.to_pylist()]
+        assert pair not in suggested
+        person = person_of(result)
+        now_first = {person[face] for face in members(first, declined["person_id"])}
+        now_second = {person[face] for face in members(first, declined["other_person_id"])}
+        assert not (now_first & now_second) - {None}  # and clustering never puts them together either

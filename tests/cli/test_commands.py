@@ -26,7 +26,8 @@ FIRST_IMPORT = people_tests.FIRST_IMPORT
 members, person_of, run = people_tests.members, people_tests.person_of, people_tests.run
 # Every command and group a user can ask for --help.
 COMMANDS = [[], ["run"], ["status"], ["review"], ["people"], *(["people", verb] for verb in
-            ("list", "show", "rename", "merge", "move", "reject", "undo"))]
+            ("list", "show", "rename", "merge", "move", "reject", "undo", "suggestions",
+                                                  "unsorted", "not-same"))]
 
 
 @pytest.fixture

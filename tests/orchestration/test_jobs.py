@@ -143,3 +143,30 @@ def test_a_crash_mid_append_keeps_every_earlier_edit_and_is_reported(pipeline):
         assert metadata["label_edits"].value == edits_before + 1
         (problem,) = metadata["label_log_problems"].value  # no longer the last line: shown as unreadable
         assert problem.startswith(f"line {edits_before + 1}: ") and problem.endswith("skipped")
+
+
+def test_a_declined_suggestion_survives_rematerializing_every_batch(pipeline):
+    """`people suggestions`, then `people not-same` on the first: after every batch and the people are materialized
+    again, the pair is never suggested again, and person_clusters' checks pass."""
+    root, env = pipeline
+    listed = cli(env, "people", "suggestions", "--json")
+    assert listed.returncode == 0, listed.stderr
+    suggestions = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert suggestions, "three people of twelve portraits always leave something to ask"
+    first = suggestions[0]
+    declined = cli(env, "people", "not-same", first["person_id"], first["other_person_id"])
+    assert declined.returncode == 0, declined.stderr
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        batches = instance.get_dynamic_partitions("photo_batches")
+    for batch in batches:
+        assert execute(env, "analyse_batch", partition_key=batch).returncode == 0
+    assert execute(env, "update_people").returncode == 0
+    again = [json.loads(line) for line in cli(env, "people", "suggestions", "--json").stdout.splitlines()]
+    pair = {first["person_id"], first["other_person_id"]}
+    assert all({row["person_id"], row["other_person_id"]} != pair for row in again)
+    assert LabelLog(DataLayout(root / "data").label_log).state().are_not_same(*pair)
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        for name in ("every_person_is_plausible", "every_face_has_a_person"):
+            key = dg.AssetCheckKey(dg.AssetKey("person_clusters"), name)
+            latest = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+            assert latest.status.value == "SUCCEEDED", name

@@ -3,16 +3,15 @@ server (uvicorn) on a free loopback port, and Debian's Chromium driven by Playwr
 label log (the one durable record), in the page after a reload, and — last — in person_clusters after its next
 materialization.
 
-Issue 10 (not merged here yet) adds `unsorted_reason` to person_clusters/faces.parquet and writes
-person_clusters/suggestions.parquet. When the run did not write them, `add_issue10_outputs` writes them with
-pyarrow parquet (the project's writer) from the run's real people: one suggestion pairing two real people, and one
-real face taken out of its person as "blurred". The test says so in its output.
+The library: deepface's portraits of 13 people, and lfw_train photos whose background faces the quality gate keeps
+unsorted; the merge suggestions and unsorted faces the pages show are person_clusters' own.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,11 +22,10 @@ import urllib.request
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from photo_assets.storage import DataLayout, DataStore, LabelLog
+from photo_assets.storage import DataLayout, LabelLog
 from tests.library_helpers import copy_portraits
 from tests.services import (
     PROJECT_DIR,
@@ -48,79 +46,33 @@ PAGE_TIMEOUT_MS = 30_000
 RUN_TIMEOUT_S = 1200
 TOKEN = "test-token-0123456789"
 NEW_NAME = "Ada Lovelace"
+# lfw_train photos in the library: enough for background faces the quality gate keeps unsorted.
+LFW_PHOTOS = 60
 
 
 # -- the library, built once ----------------------------------------------------------------------------------------
 
 
-def add_issue10_outputs(data_dir: Path) -> list[str]:
-    """Write what issue 10's person_clusters will write, when this run did not: returns what was written."""
-    written = []
-    layout = DataLayout(data_dir)
-    faces_path, suggestions_path = layout.people_faces, layout.suggestions
-    faces = pq.read_table(faces_path)
-    people = pq.read_table(layout.people).sort_by([("faces", "descending"), ("person_id", "ascending")])
-    ids = people["person_id"].to_pylist()
-    if not suggestions_path.exists():
-        # Two real people: when the run split someone (by the library's folders, the truth) those two, else the
-        # third and fourth largest.
-        first, second = split_person(data_dir, faces) or (ids[2], ids[3])
-        rep = dict(zip(ids, people["representative_face_id"].to_pylist()))
-        table = pa.table(
-            {
-                "person_id": [first], "other_person_id": [second], "distance": pa.array([0.9], pa.float32()),
-                "rank": pa.array([1], pa.int32()), "face_id": [rep[first]], "other_face_id": [rep[second]],
-            }
-        )  # fmt: skip
-        pq.write_table(table, suggestions_path)
-        written.append(f"suggestions.parquet: {first} ~ {second}")
-    if "unsorted_reason" not in faces.column_names:
-        # One face of the fifth largest person, least typical first, becomes an unsorted "blurred" face.
-        donor = ids[4]
-        rows = faces.filter(pc.equal(faces["person_id"], donor)).sort_by([("distance", "descending")])
-        chosen = rows["face_id"][0].as_py()
-        is_chosen = [face_id == chosen for face_id in faces["face_id"].to_pylist()]
-        person_ids = [None if hit else pid for hit, pid in zip(is_chosen, faces["person_id"].to_pylist())]
-        names = [None if hit else name for hit, name in zip(is_chosen, faces["person_name"].to_pylist())]
-        faces = faces.set_column(faces.schema.get_field_index("person_id"), "person_id", pa.array(person_ids))
-        faces = faces.set_column(faces.schema.get_field_index("person_name"), "person_name", pa.array(names))
-        faces = faces.append_column("unsorted_reason", pa.array(["blurred" if hit else None for hit in is_chosen]))
-        pq.write_table(faces, faces_path)
-        written.append(f"faces.parquet: unsorted_reason column, face {chosen} (of {donor}) unsorted as blurred")
-    return written
-
-
-def split_person(data_dir: Path, faces: pa.Table) -> tuple[str, str] | None:
-    """Two people the run made of one (the folder most of their photos are in is the same), largest first."""
-    from collections import Counter
-
-    photos = DataStore(DataLayout(data_dir)).read_all("photos", columns=["photo_id", "path"]).to_pylist()
-    folder = {row["photo_id"]: row["path"].split("/")[0] for row in photos}
-    by_person: dict[str, Counter] = {}
-    for row in faces.select(["photo_id", "person_id"]).to_pylist():
-        by_person.setdefault(row["person_id"], Counter())[folder.get(row["photo_id"])] += 1
-    people_of: dict[str, list[tuple[int, str]]] = {}
-    for person_id, folders in by_person.items():
-        if person_id is not None:
-            people_of.setdefault(folders.most_common(1)[0][0], []).append((sum(folders.values()), person_id))
-    split = sorted((sorted(group, reverse=True) for group in people_of.values() if len(group) > 1), reverse=True)
-    return (split[0][0][1], split[0][1][1]) if split else None
-
-
 @pytest.fixture(scope="session")
 def review_library(shared_dir, tmp_path_factory):
-    """Portraits of 13 people from deepface's test set after a real `photo-assets run`."""
+    """Portraits of 13 people from deepface's test set and LFW_PHOTOS lfw_train photos after a real
+    `photo-assets run`."""
     root = tmp_path_factory.mktemp("review")
     source = shared_dir / "faces" / "deepface"
     people = sorted(json.loads((source / "identities.json").read_text()))
     copy_portraits(source, root / "library", people, slice(None))
+    for photo in sorted((shared_dir / "faces" / "lfw_train").glob("*/*.jpg"))[:LFW_PHOTOS]:
+        target = root / "library" / "lfw_train" / photo.parent.name / photo.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(photo, target)
     home = dagster_home(root / "home", SQLITE_HOME_TEMPLATE)
     env = os.environ | {"DAGSTER_HOME": str(home), "PYTHONPATH": str(PROJECT_DIR)}
     result = photo_assets_cli(env, "run", "--library", str(root / "library"), "--data", str(root / "data"),
                               timeout=RUN_TIMEOUT_S)
     assert result.returncode == 0, result.stdout + result.stderr
-    for line in add_issue10_outputs(root / "data"):
-        print(f"written for the test (issue 10 not merged): {line}")
+    layout = DataLayout(root / "data")
+    assert pq.read_table(layout.suggestions).num_rows, "person_clusters wrote no suggestions to review"
+    assert pq.read_table(layout.people_faces)["unsorted_reason"].null_count < pq.read_table(layout.people_faces).num_rows
     return root / "library", root / "data", home
 
 

@@ -1,4 +1,11 @@
-"""Every face's person: the clustering, the user's word and stable numbers put together into two tables."""
+"""Every face's person: the quality gate, the clustering, the user's word and stable numbers, put together into the
+tables person_clusters writes (faces, people, merge suggestions).
+
+The user's edits come first: faces the user placed seed their person (and take part even when the gate would keep
+them out), groups holding seeds of two people never merge, a face rejected from a person never joins it, and two
+people the user said are not the same are never suggested again. Unnamed groups are "Unknown person NNNNNN" and keep
+their number when they grow or are recomputed.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from photo_assets.analysis.labels import LabelState
-from photo_assets.analysis.people.clustering import (
-    LINKAGE_THRESHOLD,
-    NEIGHBOUR_MAX_SQUARED,
-    agglomerate,
-    attach_leftovers,
-)
+from photo_assets.analysis.people.clustering import claim_unsorted, found_groups, refine
 from photo_assets.analysis.people.index import FaceIndex
 from photo_assets.analysis.people.naming import (
     UNKNOWN_NAME,
@@ -21,7 +23,8 @@ from photo_assets.analysis.people.naming import (
     previous_members,
     unknown_number,
 )
-from photo_assets.analysis.people.neighbours import NeighbourGraph, neighbour_graph
+from photo_assets.analysis.people.neighbours import neighbour_table
+from photo_assets.analysis.people.suggestions import suggest
 from photo_assets.analysis.people.vectors import EMBEDDING_DIMS, normalise, sum_by
 
 ASSIGNED_BY_USER, ASSIGNED_BY_AUTO = "user", "auto"
@@ -30,11 +33,13 @@ FACE_SCHEMA = pa.schema(
     [
         ("face_id", pa.string()),
         ("photo_id", pa.string()),
-        ("person_id", pa.string()),  # null only for a face the user said is not a face
+        ("person_id", pa.string()),  # null for an unsorted face and for one the user said is not a face
         ("person_name", pa.string()),
         ("assigned_by", pa.string()),
         # Root-mean-square distance (normalised embeddings) to the person's other faces: how typical the face is.
         ("distance", pa.float32()),
+        # Why the face was kept out of people (too_small, blurred, profile, unsure); null for every other face.
+        ("unsorted_reason", pa.string()),
     ]
 )
 PEOPLE_SCHEMA = pa.schema(
@@ -47,13 +52,120 @@ PEOPLE_SCHEMA = pa.schema(
         ("representative_face_id", pa.string()),
     ]
 )
+SUGGESTION_SCHEMA = pa.schema(
+    [
+        ("person_id", pa.string()),  # the one to fold in: unknown, or the smaller of two unknown people
+        ("other_person_id", pa.string()),
+        ("distance", pa.float32()),  # lower = more likely the same person
+        ("rank", pa.int64()),  # 1 = ask first, over the whole library
+        ("face_id", pa.string()),  # the closest pair of faces, the evidence to show
+        ("other_face_id", pa.string()),
+        ("face_distance", pa.float32()),  # that pair's refined squared distance
+    ]
+)
 
 
 @dataclass(frozen=True)
 class PeopleResult:
     faces: pa.Table  # FACE_SCHEMA
     people: pa.Table  # PEOPLE_SCHEMA
-    graph: NeighbourGraph
+    suggestions: pa.Table  # SUGGESTION_SCHEMA
+    indexed_faces: int  # faces whose neighbours came from the last index build
+    fresh_faces: int  # faces compared by brute force (embedded since that build)
+
+
+@dataclass(frozen=True)
+class _UserWord:
+    """The label log's state in positions of the faces being clustered."""
+
+    people: list[str]  # person ids the edits mention, resolved
+    seeded: np.ndarray  # per face: code into `people` of the person the user placed it in, or -1
+    banned: dict[int, set[int]]  # face position -> codes of people it was rejected from
+
+
+def _user_word(face_ids: np.ndarray, labels: LabelState) -> _UserWord:
+    seeds, bans = labels.seeds(), labels.forbidden()
+    people = sorted(set(seeds.values()) | {pid for banned in bans.values() for pid in banned})
+    code = {person_id: number for number, person_id in enumerate(people)}
+    seeded = np.array([code[seeds[face]] if face in seeds else -1 for face in face_ids.tolist()], dtype=np.int64)
+    banned = {
+        position: {code[pid] for pid in bans[face]} for position, face in enumerate(face_ids.tolist()) if face in bans
+    }
+    return _UserWord(people, seeded, banned)
+
+
+def _cannot_link(ids, word: _UserWord, active: np.ndarray, labels: LabelState, previous: pa.Table | None):
+    """Position pairs among the active faces that must end in different groups, beyond faces of one photo: a face
+    rejected from a person and every face the user placed there; the faces of two people the user said are not the
+    same (their seeds and their faces of the last run)."""
+    position = np.full(len(ids), -1, np.int64)
+    position[active] = np.arange(len(active))
+    members: dict[str, list[int]] = {}
+    for face in active.tolist():
+        if word.seeded[face] >= 0:
+            members.setdefault(word.people[word.seeded[face]], []).append(int(position[face]))
+    seeds_of = {word.people.index(person): list(faces) for person, faces in members.items()}
+    pairs = [
+        (int(position[face]), seed)
+        for face, people in word.banned.items() if position[face] >= 0
+        for person in people for seed in seeds_of.get(person, ())
+    ]
+    if labels.not_same:
+        face_of = {ids[face]: face for face in active.tolist()}
+        for face_id, person_id in previous_members(previous).items():
+            face = face_of.get(face_id)
+            if face is not None and word.seeded[face] < 0:  # a seed already counts for the user's person
+                members.setdefault(labels.resolve(person_id), []).append(int(position[face]))
+        for pair in labels.not_same:
+            first, second = (labels.resolve(person_id) for person_id in sorted(pair))
+            pairs += [(a, b) for a in members.get(first, ()) for b in members.get(second, ())]
+    return np.array(pairs, np.int64).reshape(-1, 2)
+
+
+def _group_faces(ids, photos, vectors, reasons, word: _UserWord, labels: LabelState, index, previous):
+    """A group per face (a face position; -1 for an unsorted face), the refined neighbourhood of the faces that took
+    part, and those faces' positions and photo codes."""
+    active = np.flatnonzero(np.array([reason is None for reason in reasons], bool) | (word.seeded >= 0))
+    photo_codes = np.unique(photos[active].astype(str), return_inverse=True)[1]
+    table = neighbour_table(ids[active], vectors[active], index)
+    refined = refine(vectors[active], photo_codes, table)
+    found = found_groups(refined, photo_codes, word.seeded[active], _cannot_link(ids, word, active, labels, previous))
+    group = np.full(len(ids), -1, np.int64)
+    group[active] = active[found]
+    named_people = {code for code, person_id in enumerate(word.people) if labels.names.get(person_id)}
+    named_groups = np.unique(group[[face for face in active.tolist() if word.seeded[face] in named_people]])
+    claimed = claim_unsorted(group, vectors, named_groups, np.flatnonzero(group < 0))
+    for face in np.flatnonzero(claimed != group):  # a face rejected from a person is never claimed by it
+        seeded_there = word.seeded[group == claimed[face]]
+        if word.banned.get(int(face), set()) & set(seeded_there[seeded_there >= 0].tolist()):
+            claimed[face] = -1
+    return claimed, refined, active, photo_codes, table
+
+
+def _persons(ids, group, word: _UserWord, previous, labels: LabelState) -> np.ndarray:
+    """A person id per face (None for an unsorted one): the user's person for seeded groups, else the previous
+    run's number, else a new one."""
+    placed = np.flatnonzero(group >= 0)
+    earlier = previous_members(previous)
+    # Numbers never handed to a new group: anyone's from the last run, and any the user's edits mention.
+    taken = set(earlier.values()) | set(labels.names) | set(labels.merged_into) | set(word.people)
+    person_of_group = person_ids_for_groups(group[placed], ids[placed], word.seeded[placed], word.people, earlier,
+                                            labels, taken)
+    person = np.full(len(ids), None, dtype=object)
+    person[placed] = [person_of_group[int(root)] for root in group[placed]]
+    # An unnamed group matched to its previous number may hold a face rejected from that number: the face leaves,
+    # for the number it had on its own last time when it can, so that re-runs agree.
+    used = set(person_of_group.values())
+    bans = labels.forbidden()
+    for position in placed.tolist():
+        face_id = ids[position]
+        if person[position] in bans.get(face_id, ()):
+            own = earlier.get(face_id)
+            number = own if own and own not in bans[face_id] and own not in used else unknown_number(face_id, taken)
+            person[position] = number
+            used.add(number)
+            taken.add(number)
+    return person
 
 
 def cluster_people(
@@ -63,78 +175,96 @@ def cluster_people(
     labels: LabelState,
     previous: pa.Table | None = None,
     index: FaceIndex | None = None,
-    threshold: float = LINKAGE_THRESHOLD,
+    reasons: np.ndarray | None = None,
 ) -> PeopleResult:
-    """Every face gets a person (except those the user said are not faces). `previous` is the last run's faces
-    table, so unnamed groups keep their numbers; `index` the last face index build (None: all brute force)."""
+    """Every face gets a person, but unsorted faces (`reasons`, quality_gate's verdict; None: every face passes) and
+    those the user said are not faces. `previous` is the last run's faces table, so unnamed groups keep their
+    numbers; `index` the last face index build (None: all brute force)."""
     face_ids = np.asarray(face_ids, dtype=object)
     photo_ids = np.asarray(photo_ids, dtype=object)
     vectors = normalise(np.asarray(embeddings, dtype=np.float32).reshape(len(face_ids), EMBEDDING_DIMS))
+    reasons = np.full(len(face_ids), None, dtype=object) if reasons is None else np.asarray(reasons, dtype=object)
     not_faces = np.array([face_id in labels.not_faces for face_id in face_ids.tolist()], dtype=bool)
     keep = np.flatnonzero(~not_faces)
-    ids, photos, kept_vectors = face_ids[keep], photo_ids[keep], vectors[keep]
-
-    seeds, bans = labels.seeds(), labels.forbidden()
-    people = sorted(set(seeds.values()) | {pid for banned in bans.values() for pid in banned})
-    code = {person_id: number for number, person_id in enumerate(people)}
-    seeded_person = np.array([code[seeds[f]] if f in seeds else -1 for f in ids.tolist()], dtype=np.int64)
-    forbidden = {
-        position: {code[pid] for pid in bans[face_id]}
-        for position, face_id in enumerate(ids.tolist())
-        if face_id in bans
-    }
-    graph = neighbour_graph(ids, kept_vectors, index, NEIGHBOUR_MAX_SQUARED)
-    group = agglomerate(kept_vectors, graph, threshold, seeded_person, forbidden)
-    group = attach_leftovers(kept_vectors, graph, group, seeded_person, forbidden)
-    earlier = previous_members(previous)
-    # Numbers never handed to a new group: anyone's from the last run, and any the user's edits mention.
-    taken = set(earlier.values()) | set(labels.names) | set(labels.merged_into) | set(people)
-    person_of_group = person_ids_for_groups(group, ids, seeded_person, people, earlier, labels, taken)
-    person = np.array([person_of_group[int(root)] for root in group], dtype=object)
-
-    # An unnamed group matched to its previous number may hold a face rejected from that number: the face leaves,
-    # for the number it had on its own last time when it can, so that re-runs agree.
-    used = set(person_of_group.values())
-    for position, face_id in enumerate(ids.tolist()):
-        if person[position] in bans.get(face_id, ()):
-            own = earlier.get(face_id)
-            number = own if own and own not in bans[face_id] and own not in used else unknown_number(face_id, taken)
-            person[position] = number
-            used.add(number)
-            taken.add(number)
-    return _tables(ids, photos, kept_vectors, person, seeded_person >= 0, face_ids[not_faces], photo_ids[not_faces],
-                   labels, graph)
+    ids, photos, kept_vectors, kept_reasons = face_ids[keep], photo_ids[keep], vectors[keep], reasons[keep]
+    word = _user_word(ids, labels)
+    group, refined, active, photo_codes, table = _group_faces(ids, photos, kept_vectors, kept_reasons, word, labels,
+                                                              index, previous)
+    person = _persons(ids, group, word, previous, labels)
+    faces, people = _tables(ids, photos, kept_vectors, person, word.seeded >= 0, kept_reasons,
+                            face_ids[not_faces], photo_ids[not_faces], labels)
+    suggestions = _suggestions(ids[active], person[active], refined, photo_codes, people, labels)
+    return PeopleResult(faces, people, suggestions, table.indexed, table.fresh)
 
 
-def _tables(ids, photos, vectors, person, by_user, rejected_ids, rejected_photos, labels, graph) -> PeopleResult:
-    people, person_of = np.unique(person.astype(str), return_inverse=True)
+def _suggestions(active_ids, active_person, refined, photo_codes, people: pa.Table, labels: LabelState) -> pa.Table:
+    """The ranked pairs as person ids, among the faces that took part in clustering; the unknown one (or the smaller
+    of two unknown) is the one to fold in."""
+    known = np.array([person is not None for person in active_person], bool)
+    codes_of, code = np.unique(active_person[known].astype(str), return_inverse=True)
+    group = np.full(len(active_person), -1, np.int64)
+    group[known] = code
+    person_ids = codes_of.tolist()
+    where = {person_id: number for number, person_id in enumerate(person_ids)}
+    not_same = [
+        (where[a], where[b]) for pair in labels.not_same
+        for a, b in [tuple(labels.resolve(pid) for pid in sorted(pair))] if a in where and b in where
+    ]
+    named = np.array([where[pid] for pid in labels.names if pid in where], np.int64)
+    found = suggest(refined, photo_codes, group, np.array(not_same, np.int64).reshape(-1, 2), named)
+    size = dict(zip(people["person_id"].to_pylist(), people["faces"].to_pylist()))
+    rows = []
+    for index, (a, b) in enumerate(zip(found.group.tolist(), found.other_group.tolist())):
+        first, second = person_ids[a], person_ids[b]
+        face, other_face = found.face[index], found.other_face[index]
+        if group[face] != a:  # the closest pair is listed in the order of its groups
+            face, other_face = other_face, face
+        fold_second = first in labels.names or (second not in labels.names and size[second] < size[first])
+        if fold_second:
+            first, second, face, other_face = second, first, other_face, face
+        rows.append({
+            "person_id": first, "other_person_id": second, "distance": float(found.distance[index]),
+            "rank": int(found.rank[index]), "face_id": active_ids[face], "other_face_id": active_ids[other_face],
+            "face_distance": float(found.closest[index]),
+        })
+    return pa.Table.from_pylist(rows, schema=SUGGESTION_SCHEMA)
+
+
+def _tables(ids, photos, vectors, person, by_user, reasons, rejected_ids, rejected_photos, labels):
+    """The faces table (placed faces, then unsorted ones, then those that are not faces) and the people table."""
+    placed = np.array([p is not None for p in person], bool)
+    unsorted = ~placed
+    people, person_of = np.unique(person[placed].astype(str), return_inverse=True)
+    placed_vectors, placed_ids = vectors[placed].astype(np.float64), ids[placed]
     sizes = np.bincount(person_of, minlength=len(people))
-    totals = sum_by(person_of, vectors.astype(np.float64), len(people))
-    similarity = np.einsum("ij,ij->i", vectors.astype(np.float64), totals[person_of])  # 1 + sum of cosines to others
+    totals = sum_by(person_of, placed_vectors, len(people))
+    similarity = np.einsum("ij,ij->i", placed_vectors, totals[person_of])  # 1 + sum of cosines to the others
     others = sizes[person_of] - 1
     mean_other = np.divide(similarity - 1.0, others, out=np.zeros_like(similarity), where=others > 0)
     distance = np.where(others > 0, np.sqrt(np.maximum(2.0 - 2.0 * mean_other, 0.0)), np.nan).astype(np.float32)
     # Representative: the face closest to all the others (largest summed similarity), ties to the smaller face_id.
-    order = np.lexsort((ids.astype(str), -similarity, person_of))
-    representative = ids[order[np.searchsorted(person_of[order], np.arange(len(people)))]]
-    _, photo_pairs = np.unique(np.char.add(person.astype(str), photos.astype(str)), return_index=True)
+    order = np.lexsort((placed_ids.astype(str), -similarity, person_of))
+    representative = placed_ids[order[np.searchsorted(person_of[order], np.arange(len(people)))]]
+    _, photo_pairs = np.unique(np.char.add(person[placed].astype(str), photos[placed].astype(str)), return_index=True)
     photo_counts = np.bincount(person_of[photo_pairs], minlength=len(people))
     names = [labels.names.get(person_id) for person_id in people.tolist()]
     shown = [name or UNKNOWN_NAME.format(number=person_id) for name, person_id in zip(names, people.tolist())]
+    outside = int(unsorted.sum()) + len(rejected_ids)
     faces = pa.table(
         {
-            "face_id": pa.array([*ids.tolist(), *rejected_ids.tolist()], pa.string()),
-            "photo_id": pa.array([*photos.tolist(), *rejected_photos.tolist()], pa.string()),
-            "person_id": pa.array([*person.tolist(), *[None] * len(rejected_ids)], pa.string()),
-            "person_name": pa.array([*(shown[code] for code in person_of.tolist()), *[None] * len(rejected_ids)],
-                                    pa.string()),
+            "face_id": pa.array([*placed_ids.tolist(), *ids[unsorted].tolist(), *rejected_ids.tolist()], pa.string()),
+            "photo_id": pa.array([*photos[placed].tolist(), *photos[unsorted].tolist(), *rejected_photos.tolist()],
+                                 pa.string()),
+            "person_id": pa.array([*person[placed].tolist(), *[None] * outside], pa.string()),
+            "person_name": pa.array([*(shown[code] for code in person_of.tolist()), *[None] * outside], pa.string()),
             "assigned_by": pa.array(
-                [ASSIGNED_BY_USER if user else ASSIGNED_BY_AUTO for user in by_user.tolist()]
-                + [ASSIGNED_BY_USER] * len(rejected_ids),
+                [ASSIGNED_BY_USER if user else ASSIGNED_BY_AUTO for user in by_user[placed].tolist()]
+                + [ASSIGNED_BY_AUTO] * int(unsorted.sum()) + [ASSIGNED_BY_USER] * len(rejected_ids),
                 pa.string(),
             ),
-            "distance": pa.array(np.r_[distance, np.full(len(rejected_ids), np.nan, np.float32)], pa.float32(),
-                                 from_pandas=True),
+            "distance": pa.array(np.r_[distance, np.full(outside, np.nan, np.float32)], pa.float32(), from_pandas=True),
+            "unsorted_reason": pa.array([*[None] * int(placed.sum()), *reasons[unsorted].tolist(),
+                                         *[None] * len(rejected_ids)], pa.string()),
         },
         schema=FACE_SCHEMA,
     )
@@ -149,5 +279,4 @@ def _tables(ids, photos, vectors, person, by_user, rejected_ids, rejected_photos
         },
         schema=PEOPLE_SCHEMA,
     )
-    people_table = people_table.sort_by([("faces", "descending"), ("person_id", "ascending")])
-    return PeopleResult(faces, people_table, graph)
+    return faces, people_table.sort_by([("faces", "descending"), ("person_id", "ascending")])
