@@ -19,6 +19,11 @@ class PhotoLibrary(dg.ConfigurableResource):
     follow_external_links: bool = False
     batch_size: int = DEFAULT_BATCH_SIZE
     max_wait_seconds: int = DEFAULT_MAX_WAIT_SECONDS
+    xmp_beside_photos: bool = Field(
+        default=False,
+        description="Write XMP sidecars beside each photo as <file>.xmp (where digiKam, Lightroom, Immich and "
+        "PhotoPrism look) instead of <data>/xmp_sidecars/; a read-only library folder is a per-photo error.",
+    )
 
     def open(self) -> Library:
         return Library(Path(self.library_dir), Path(self.data_dir), self.follow_external_links)
