@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import dagster as dg
@@ -192,9 +193,8 @@ def analysed(shared_dir: Path, tmp_path_factory) -> dict:
     faces = pq.read_table(data / FACES_PATH)
     photos = ds.dataset(data / "photos").to_table(columns=["photo_id", "path"])
     folder_of = {row["photo_id"]: row["path"].split("/")[0] for row in photos.to_pylist()}
-    alice = pc.mode(faces.filter(pc.is_in(faces["photo_id"], pc.cast(
-        [photo_id for photo_id, folder in folder_of.items() if folder == "person_01"], "string")))["person_id"])
-    person = alice[0]["mode"].as_py()
+    in_folder = [face["person_id"] for face in faces.to_pylist() if folder_of[face["photo_id"]] == "person_01"]
+    person = Counter(in_folder).most_common(1)[0][0]
     renamed = photo_assets_cli(data, home, "people", "rename", person, "Alice")
     assert renamed.returncode == 0, renamed.stdout + renamed.stderr
     return {"library": library, "data": data, "home": home, "person": person}
