@@ -193,48 +193,72 @@ def find_photos(data_dir: Path, filters: FindFilters) -> list[dict]:
         inside = pc.is_in(photos["photo_id"], value_set=with_faces)
         photos = photos.filter(inside if filters.with_faces else pc.invert(inside))
 
-    places = {}
-    if filters.country or filters.city or photos.num_rows:
-        located = _table(data_dir, LOCATIONS, ["photo_id", "country", "country_code", "city"])
-        if located is not None:
-            located = _keep(located, photos["photo_id"].unique())
-            if filters.country:
-                wanted = filters.country.strip().casefold()
-                located = located.filter(pc.or_(pc.equal(pc.utf8_lower(located["country_code"]), wanted),
-                                                pc.equal(pc.utf8_lower(located["country"]), wanted)))
-            if filters.city:
-                located = located.filter(pc.equal(pc.utf8_lower(located["city"]), filters.city.strip().casefold()))
-            places = {row["photo_id"]: row for row in located.to_pylist()}
-        if filters.country or filters.city:
-            photos = _keep(photos, list(places))
+    if filters.country or filters.city:
+        # Pushed into the scan: only matching rows are materialised.
+        expression = None
+        if filters.country:
+            wanted = filters.country.strip().casefold()
+            expression = (pc.utf8_lower(pc.field("country_code")) == wanted) | (
+                pc.utf8_lower(pc.field("country")) == wanted)
+        if filters.city:
+            city = pc.utf8_lower(pc.field("city")) == filters.city.strip().casefold()
+            expression = city if expression is None else expression & city
+        located = _table(data_dir, LOCATIONS, ["photo_id"], expression)
+        photos = _keep(photos, [] if located is None else located["photo_id"].unique())
 
     photos = photos.sort_by([("captured_at", "ascending"), ("path", "ascending")])  # nulls last
     if filters.limit:
         photos = photos.slice(0, filters.limit)
+    return _rows(data_dir, photos, faces)
+
+
+def _first_per_photo(table: pa.Table) -> pa.Table:
+    _, first = np.unique(table["photo_id"].to_numpy(zero_copy_only=False), return_index=True)
+    return table.take(np.sort(first))
+
+
+def _rows(data_dir: Path, photos: pa.Table, faces: pa.Table | None) -> list[dict]:
+    """The output rows of `photos` (in their order), with place and people joined on."""
+    if not photos.num_rows:
+        return []
+    ids = photos["photo_id"].unique()
+    photos = photos.append_column("order", pa.array(np.arange(photos.num_rows)))
+    located = _table(data_dir, LOCATIONS, ["photo_id", "country", "country_code", "city"],
+                     pc.field("photo_id").isin(ids))
+    if located is not None and located.num_rows:
+        photos = photos.join(_first_per_photo(located), "photo_id", join_type="left outer")
+    if faces is None and (Path(data_dir) / PEOPLE_FACES).exists():
+        faces = pq.read_table(Path(data_dir) / PEOPLE_FACES, columns=["photo_id", "person_id", "person_name"],
+                              filters=pc.field("photo_id").isin(ids))
     names: dict[str, set[str]] = {}
-    if photos.num_rows and (Path(data_dir) / PEOPLE_FACES).exists():
-        if faces is None:
-            faces = pq.read_table(Path(data_dir) / PEOPLE_FACES, columns=["photo_id", "person_id", "person_name"])
-        shown = _keep(faces, photos["photo_id"])
+    if faces is not None:
+        shown = _keep(faces, ids)
         shown = shown.filter(pc.is_valid(shown["person_id"]))
-        for row in shown.to_pylist():
-            names.setdefault(row["photo_id"], set()).add(row["person_name"])
-    rows = []
-    for photo in photos.to_pylist():
-        place = places.get(photo["photo_id"], {})
-        camera = " ".join(part for part in (photo["camera_make"], photo["camera_model"]) if part) or None
-        rows.append({
-            "path": photo["path"],
-            "photo_id": photo["photo_id"],
-            "date": photo["captured_at"].isoformat() if photo["captured_at"] else None,
-            "camera": camera,
-            "latitude": photo["latitude"],
-            "longitude": photo["longitude"],
-            "country": place.get("country"),
-            "country_code": place.get("country_code"),
-            "city": place.get("city"),
-            "people": sorted(names.get(photo["photo_id"], ())),
-        })
+        for photo_id, name in zip(shown["photo_id"].to_pylist(), shown["person_name"].to_pylist()):
+            names.setdefault(photo_id, set()).add(name)
+    photos = photos.sort_by("order")
+    # Built column-wise: a 60k-photo answer costs ~0.1 s here, not the ~1.5 s of a Python loop over rows.
+    make, model = photos["camera_make"], photos["camera_model"]
+    camera = pc.if_else(
+        pc.is_null(make), model,
+        pc.if_else(pc.is_null(model), make, pc.binary_join_element_wise(make, model, " ")),
+    )
+    seconds = pc.cast(photos["captured_at"], pa.timestamp("s"), safe=False)
+    nothing = pa.nulls(photos.num_rows, pa.string())
+    out = pa.table({
+        "path": photos["path"],
+        "photo_id": photos["photo_id"],
+        "date": pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%S"),
+        "camera": camera,
+        "latitude": photos["latitude"],
+        "longitude": photos["longitude"],
+        **{name: photos[name] if name in photos.column_names else nothing
+           for name in ("country", "country_code", "city")},
+    })
+    rows = out.to_pylist()
+    for row in rows:
+        found = names.get(row["photo_id"])
+        row["people"] = sorted(found) if found else []
     return rows
 
 
