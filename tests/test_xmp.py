@@ -319,3 +319,37 @@ def test_beside_the_photo_in_a_read_only_library_is_a_per_photo_error(analysed: 
     assert not all(check.passed for check in checks)
     for path in library.rglob("*.xmp"):
         path.unlink()
+
+
+def test_a_rename_updates_every_batchs_sidecars_by_automation():
+    """After person_clusters re-runs (a rename), declarative automation asks for every batch's sidecars again."""
+    from photo_assets.definitions import defs
+
+    instance = dg.DagsterInstance.ephemeral()
+    batches = ["20250101-000000-aaaa", "20250101-000001-bbbb"]
+    instance.add_dynamic_partitions(photo_batches.name, batches)
+
+    def materialized(key: str, partition: str | None = None) -> None:
+        instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
+
+    def requested(cursor=None):
+        result = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, asset_selection=dg.AssetSelection.assets("xmp_sidecars"), cursor=cursor
+        )
+        return set(result.get_requested_partitions(dg.AssetKey("xmp_sidecars"))), result.cursor
+
+    for batch in batches:
+        for key in ("photos", "locations", "color_histograms"):
+            materialized(key, batch)
+    wanted, cursor = requested()
+    assert wanted == set()  # people not clustered yet: sidecars wait for them
+    materialized("person_clusters")
+    wanted, cursor = requested(cursor)
+    assert wanted == set(batches)
+    for batch in batches:
+        materialized("xmp_sidecars", batch)
+    wanted, cursor = requested(cursor)
+    assert wanted == set()
+    materialized("person_clusters")  # the rename, clustered
+    wanted, cursor = requested(cursor)
+    assert wanted == set(batches)
