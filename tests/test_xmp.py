@@ -5,9 +5,11 @@ import csv
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import pytest
 from photo_assets.analysis.people import FACES_PATH
 from photo_assets.analysis.xmp import FaceRegion, MalformedSidecar, PhotoTags, gps_coordinate, merge_sidecar
 from photo_assets.assets.people import person_clusters
-from photo_assets.assets.xmp import SIDECAR_DIR, SIDECAR_LOG, xmp_sidecars
+from photo_assets.assets.xmp import SIDECAR_DIR, SIDECAR_LOG, write_sidecar, xmp_sidecars
 from photo_assets.partitions import photo_batches
 from photo_assets.resources import PhotoLibrary
 from tests.library_helpers import copy_portraits
@@ -353,3 +355,54 @@ def test_a_rename_updates_every_batchs_sidecars_by_automation():
     materialized("person_clusters")  # the rename, clustered
     wanted, cursor = requested(cursor)
     assert wanted == set(batches)
+
+
+KILL_CHILD = """
+import os, sys, time
+from pathlib import Path
+
+from photo_assets.analysis.xmp import FaceRegion, PhotoTags
+from photo_assets.assets.xmp import write_sidecar
+
+target, marker = Path(sys.argv[1]), Path(sys.argv[2])
+replace = os.replace
+
+
+def replace_or_wait(source, destination, *args, **kwargs):
+    if os.fspath(destination) == os.fspath(target):
+        marker.write_text(os.fspath(source))
+        while True:
+            time.sleep(60)  # the new sidecar is complete beside the old one: the test kills us here
+    return replace(source, destination, *args, **kwargs)
+
+
+os.replace = replace_or_wait
+write_sidecar(target, PhotoTags(width=400, height=300, faces=[FaceRegion("Alice", 10, 20, 40, 50)]), False)
+"""
+
+
+def test_kill_9_during_the_write_leaves_the_old_sidecar_whole(tmp_path: Path):
+    target, marker = tmp_path / "mirror" / "photo.jpg.xmp", tmp_path / "paused"
+    target.parent.mkdir()
+    exiftool_sidecar(target, "-XMP:Rating=3", "-XMP:Title=Before")
+    before = target.read_bytes()
+    child = subprocess.Popen([sys.executable, "-c", KILL_CHILD, str(target), str(marker)], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "the writer never reached the rename"
+        temporary = Path(marker.read_text())
+        assert b"Alice" in temporary.read_bytes()  # the new bytes were complete
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait(timeout=60)
+    assert target.read_bytes() == before  # never torn: the old sidecar, whole
+    (read,) = exiftool(target)
+    assert (read["XMP-xmp:Rating"], read["XMP-dc:Title"]) == (3, "Before")
+    # The next write merges into the old sidecar as if nothing happened; the dead writer's temporary is not data.
+    assert write_sidecar(target, PhotoTags(width=400, height=300, faces=[FaceRegion("Alice", 10, 20, 40, 50)]),
+                         False) == "written"
+    (read,) = exiftool(target)
+    assert (read["XMP-xmp:Rating"], as_list(read["XMP-iptcExt:PersonInImage"])) == (3, ["Alice"])
+    assert sorted(path.name for path in target.parent.iterdir() if not path.name.startswith(".")) == ["photo.jpg.xmp"]
