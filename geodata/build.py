@@ -77,8 +77,8 @@ def build_countries(natural_earth_zip: bytes) -> gpd.GeoDataFrame:
     """Name, ISO code and repaired full-resolution geometry per admin-0 unit, as Natural Earth has them.
 
     Overseas departments (RE, GP, MQ, YT, GF) are parts of France's multipolygon here; split_territories gives them
-    rows of their own. Not simplified: simplifying by 0.001 degrees (~100 m) saves under 0.7 MB of ~5.9 MB but moves 10 of the
-    231,221 GeoNames places that fall inside a country into another country or into the sea.
+    rows of their own. Not simplified: simplifying by 0.001 degrees (~100 m) saves under 0.7 MB of ~5.9 MB but moves
+    10 of the 231,221 GeoNames places that fall inside a country into another country or into the sea.
     """
     with tempfile.TemporaryDirectory() as work:
         with zipfile.ZipFile(io.BytesIO(natural_earth_zip)) as archive:
@@ -123,7 +123,8 @@ def split_territories(countries: gpd.GeoDataFrame, cities: pd.DataFrame, country
     Islands as parts of Australia's Indian Ocean Territories: a photo there would say France (or the Netherlands...),
     while ISO 3166 and GeoNames give each its own code. Each polygon part of such a unit goes to the code most of the
     GeoNames places inside it (or just off its coast) carry, among the unit's own code and its territories'; a part
-    holding no place goes to the code of the nearest such place. The new rows take GeoNames' country name and ISO alpha-3 code.
+    holding no place goes to the code of the nearest such place. The new rows take GeoNames' country name and ISO
+    alpha-3 code.
     """
     own_codes = set(countries["country_code"].dropna())
     parts, part_row = shapely.get_parts(countries.geometry.values, return_index=True)

@@ -145,6 +145,16 @@ def test_properties_in_attribute_form_are_kept_or_replaced_like_elements():
     assert 'xmp:Rating="2"' in merged and "Lyon" not in merged and "<photoshop:City>Paris</photoshop:City>" in merged
 
 
+def test_a_face_without_a_name_is_a_region_without_a_name_and_no_person(tmp_path: Path):
+    path = tmp_path / "photo.jpg.xmp"
+    path.write_bytes(merge_sidecar(PhotoTags(width=400, height=300, faces=[FaceRegion("", 10, 20, 40, 50)])))
+    (read,) = exiftool(path)
+    (region,) = as_list(read["XMP-mwg-rs:RegionInfo"]["RegionList"])
+    assert "Name" not in region and region["Type"] == "Face"
+    assert region["Area"]["X"] == pytest.approx(30 / 400, abs=GEOMETRY_TOLERANCE)
+    assert not {"XMP-MP:RegionInfoMP", "XMP-iptcExt:PersonInImage", "XMP-dc:Subject"} & set(read)
+
+
 @pytest.mark.parametrize(
     "existing",
     [b"<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF", b"not xml at all", b"<html><body>hello</body></html>",
@@ -294,6 +304,21 @@ def test_a_malformed_sidecar_is_left_alone_and_reported(analysed: dict):
     (failed,) = [row for row in log if row["status"] == "error"]
     assert failed["path"] == f"trips/{photo.name}" and "not well-formed" in failed["error"]
     broken.unlink()
+
+
+def test_unknown_peoples_regions_are_opt_in(analysed: dict):
+    library, data = analysed["library"], analysed["data"]
+    materialize_sidecars(library, data, xmp_unnamed_regions=True)
+    read = {Path(entry["SourceFile"]).relative_to(data / SIDECAR_DIR).as_posix(): entry
+            for entry in exiftool(*sorted((data / SIDECAR_DIR / "person_02").glob("*.xmp")))}
+    assert len(read) == PORTRAITS.stop
+    for path, entry in read.items():
+        regions = as_list(entry["XMP-mwg-rs:RegionInfo"]["RegionList"])
+        assert regions and all("Name" not in region and region["Type"] == "Face" for region in regions), path
+        assert "XMP-MP:RegionInfoMP" not in entry and "XMP-iptcExt:PersonInImage" not in entry
+    materialize_sidecars(library, data)  # and off again: the unnamed regions go
+    for entry in exiftool(*sorted((data / SIDECAR_DIR / "person_02").glob("*.xmp"))):
+        assert "XMP-mwg-rs:RegionInfo" not in entry
 
 
 def test_beside_the_photo_in_a_read_only_library_is_a_per_photo_error(analysed: dict):

@@ -9,8 +9,9 @@ input gives byte-identical output (fixed property order, fixed number formats, f
 re-materializing rewrites nothing that changed. exiftool is used only by the tests, as an independent reader.
 
 What we own, and replace on every write (dropping it when we have nothing to say):
-- `mwg-rs:Regions` (MWG regions: `AppliedToDimensions` of the oriented photo, one `Type=Face` region per named face
-  with `Name` and an `Area` of normalized centre x, y and w, h),
+- `mwg-rs:Regions` (MWG regions: `AppliedToDimensions` of the oriented photo, one `Type=Face` region per face
+  given, with `Name` (a face without a name, which callers pass only when asked to, gets none) and an `Area` of
+  normalized centre x, y and w, h),
 - `MP:RegionInfo` (Microsoft People Tags: `MPRI:Regions` of `MPReg:PersonDisplayName` and `MPReg:Rectangle`
   "x, y, w, h", top-left corner, normalized),
 - `Iptc4xmpExt:PersonInImage`, `photoshop:Country`, `photoshop:City`, `Iptc4xmpCore:CountryCode`,
@@ -74,7 +75,8 @@ class MalformedSidecar(ValueError):
 
 @dataclass(frozen=True)
 class FaceRegion:
-    """A named face: its box in pixels of the oriented photo (top-left corner, width, height)."""
+    """A face: its person's name ("" for none) and its box in pixels of the oriented photo (top-left corner, width,
+    height)."""
 
     name: str
     x: float
@@ -165,8 +167,7 @@ def _bag(parent: ET.Element, namespace: str, name: str, items: list[str]) -> ET.
 
 
 def _sorted_faces(tags: PhotoTags) -> list[FaceRegion]:
-    faces = [face for face in tags.faces if _clean(face.name)]
-    return sorted(faces, key=lambda face: (face.x, face.y, face.width, face.height, face.name))
+    return sorted(tags.faces, key=lambda face: (face.x, face.y, face.width, face.height, face.name))
 
 
 def _owned_properties(tags: PhotoTags) -> list[ET.Element]:
@@ -180,27 +181,35 @@ def _owned_properties(tags: PhotoTags) -> list[ET.Element]:
         _simple(dimensions, ST_DIM, "h", str(int(tags.height)))
         _simple(dimensions, ST_DIM, "unit", "pixel")
         region_bag = ET.SubElement(ET.SubElement(regions, _q(MWG_RS, "RegionList")), _q(RDF, "Bag"))
-        info = _resource(holder, MP, "RegionInfo")
-        people_bag = ET.SubElement(ET.SubElement(info, _q(MPRI, "Regions")), _q(RDF, "Bag"))
+        people_bag = None
+        if any(_clean(face.name) for face in faces):  # People Tags are names: an unnamed face has none
+            info = _resource(holder, MP, "RegionInfo")
+            people_bag = ET.SubElement(ET.SubElement(info, _q(MPRI, "Regions")), _q(RDF, "Bag"))
         for face in faces:
+            name = _clean(face.name)
             left, top = face.x / tags.width, face.y / tags.height
             width, height = face.width / tags.width, face.height / tags.height
             region = ET.SubElement(region_bag, _q(RDF, "li"), {_q(RDF, "parseType"): "Resource"})
             area = _resource(region, MWG_RS, "Area")
-            for name, value in (("x", left + width / 2), ("y", top + height / 2), ("w", width), ("h", height)):
-                _simple(area, ST_AREA, name, _number(value))
+            for axis, value in (("x", left + width / 2), ("y", top + height / 2), ("w", width), ("h", height)):
+                _simple(area, ST_AREA, axis, _number(value))
             _simple(area, ST_AREA, "unit", "normalized")
-            _simple(region, MWG_RS, "Name", _clean(face.name))
+            if name:
+                _simple(region, MWG_RS, "Name", name)
             _simple(region, MWG_RS, "Type", "Face")
+            if not name:
+                continue
             person = ET.SubElement(people_bag, _q(RDF, "li"), {_q(RDF, "parseType"): "Resource"})
             rectangle = ", ".join(_number(value) for value in (left, top, width, height))
             _simple(person, MPREG, "Rectangle", rectangle)
-            _simple(person, MPREG, "PersonDisplayName", _clean(face.name))
+            _simple(person, MPREG, "PersonDisplayName", name)
     names = person_names(tags)
     if names:
         _bag(holder, IPTC_EXT, "PersonInImage", names)
     for namespace, name, value in (
-        (PHOTOSHOP, "Country", tags.country), (PHOTOSHOP, "City", tags.city), (IPTC_CORE, "CountryCode", tags.country_code)
+        (PHOTOSHOP, "Country", tags.country),
+        (PHOTOSHOP, "City", tags.city),
+        (IPTC_CORE, "CountryCode", tags.country_code),
     ):
         if value and _clean(value):
             _simple(holder, namespace, name, _clean(value))

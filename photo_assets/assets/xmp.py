@@ -2,11 +2,11 @@
 
 By default the sidecars go to a mirror tree in the data folder, `<data>/xmp_sidecars/<path in the library>.xmp`, so
 an original's folder is never touched. With `PhotoLibrary.xmp_beside_photos` they go beside each photo as
-`<file>.xmp` (where those tools look), only into folders that are writable. Each photo's outcome (written,
-unchanged, or its error: a malformed sidecar of another tool, left alone; a read-only folder) is a row of
-`<data>/xmp_sidecar_log/<batch>.parquet`; one photo's error never stops the batch.
+`<file>.xmp` (where those tools look), only into folders that are writable. Only named people's faces are
+written; `PhotoLibrary.xmp_unnamed_regions` adds unknown people's faces as regions without a name. Each photo's
+outcome (written, unchanged, or its error: a malformed sidecar of another tool, left alone; a read-only folder) is a
+row of `<data>/xmp_sidecar_log/<batch>.parquet`; one photo's error never stops the batch.
 """
-
 
 import os
 import stat
@@ -93,16 +93,21 @@ def _colours(store: DataStore, batch_key: str) -> dict[str, list[str]]:
     return colours
 
 
-def _named_faces(store: DataStore, data_dir: Path, photo_ids: list[str]) -> dict[str, list[FaceRegion]]:
-    """Per photo, its faces whose person the user named, with their boxes (oriented pixels)."""
+def _named_faces(
+    store: DataStore, data_dir: Path, photo_ids: list[str], unnamed: bool = False
+) -> dict[str, list[FaceRegion]]:
+    """Per photo, its faces whose person the user named, with their boxes (oriented pixels); with `unnamed`, the
+    faces of unknown people too, with no name."""
     if not (data_dir / FACES_PATH).exists() or not (data_dir / PEOPLE_PATH).exists():
         return {}
     people = pq.read_table(data_dir / PEOPLE_PATH, columns=["person_id", "name", "named"])
     named = people.filter(pc.equal(people["named"], True))
     names = dict(zip(named["person_id"].to_pylist(), named["name"].to_pylist()))
     faces = pq.read_table(data_dir / FACES_PATH, columns=["face_id", "photo_id", "person_id"])
-    faces = faces.filter(pc.and_(pc.is_in(faces["photo_id"], pa.array(photo_ids, pa.string())),
-                                 pc.is_in(faces["person_id"], pa.array(list(names), pa.string()))))
+    faces = faces.filter(pc.is_in(faces["photo_id"], pa.array(photo_ids, pa.string())))
+    if not unnamed:
+        faces = faces.filter(pc.is_in(faces["person_id"], pa.array(list(names), pa.string())))
+    faces = faces.filter(pc.is_valid(faces["person_id"]))  # a face the user said is no face is not a region
     detections = store.dataset("face_detections")
     if not faces.num_rows or detections is None:
         return {}
@@ -115,7 +120,7 @@ def _named_faces(store: DataStore, data_dir: Path, photo_ids: list[str]) -> dict
         box = box_of.get(face["face_id"])
         if box:
             regions.setdefault(face["photo_id"], []).append(
-                FaceRegion(names[face["person_id"]], box["x"], box["y"], box["width"], box["height"])
+                FaceRegion(names.get(face["person_id"], ""), box["x"], box["y"], box["width"], box["height"])
             )
     return regions
 
@@ -151,7 +156,7 @@ def _sidecar_batch(photo_library: PhotoLibrary, batch_key: str) -> BatchOutcome:
     real_paths = {display_path(entry.path): entry.path for entry in entries}
     photo_ids = sorted(set(catalog["photo_id"].to_pylist()))
     places, colours = _places(store, batch_key), _colours(store, batch_key)
-    faces = _named_faces(store, data_dir, photo_ids)
+    faces = _named_faces(store, data_dir, photo_ids, photo_library.xmp_unnamed_regions)
     rows = []
     for photo in catalog.sort_by("path").to_pylist():
         relative = real_paths.get(photo["path"], photo["path"])
@@ -187,7 +192,7 @@ def _sidecar_batch(photo_library: PhotoLibrary, batch_key: str) -> BatchOutcome:
         "sidecars_written": statuses.count(WRITTEN),
         "sidecars_unchanged": statuses.count(UNCHANGED),
         "errors": failed,
-        "photos_with_named_faces": len(faces),
+        "photos_with_face_regions": len(faces),
         "beside_photos": photo_library.xmp_beside_photos,
         "preview": preview(table.filter(pc.equal(table["status"], FAILED)) if failed else table,
                            ["path", "status", "error"]),

@@ -24,6 +24,10 @@ class PhotoLibrary(dg.ConfigurableResource):
         description="Write XMP sidecars beside each photo as <file>.xmp (where digiKam, Lightroom, Immich and "
         "PhotoPrism look) instead of <data>/xmp_sidecars/; a read-only library folder is a per-photo error.",
     )
+    xmp_unnamed_regions: bool = Field(
+        default=False,
+        description="Also write the faces of unknown people into XMP sidecars, as MWG face regions without a name.",
+    )
 
     def open(self) -> Library:
         return Library(Path(self.library_dir), Path(self.data_dir), self.follow_external_links)
