@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import dagster as dg  # noqa: E402
 
 from photo_assets import settings  # noqa: E402
-from photo_assets.library import DEFAULT_BATCH_SIZE, ScanCursor  # noqa: E402
+from photo_assets.storage.scanner import DEFAULT_BATCH_SIZE, ScanCursor  # noqa: E402
 from tests.library_helpers import write_photo  # noqa: E402
 from tests.services import (  # noqa: E402
     LAUNCH_BACKFILL,

@@ -43,12 +43,12 @@ from photo_assets.analysis.images import (
     EXIF_ORIENTATION,
     GPS_IFD,
     PhotoError,
-    exif_with_thumbnail,
     open_exif_thumbnail,
     open_oriented,
     read_metadata,
 )
 from photo_assets.analysis.location import EARTH_RADIUS_M, TOWN_RADIUS_M, GeoIndex
+from synthetic import exif_with_thumbnail  # bench/synthetic.py, beside this script
 
 GEODATA_DIR = Path(__file__).resolve().parents[1] / "geodata"
 

@@ -201,10 +201,11 @@ def small_only(labels: dict[str, list[list[int]]], face_side: int | None = None)
 
 
 def run_ours(sets: dict[str, list[str]]) -> dict:
-    from photo_assets.analysis.faces import FaceAnalyzer
+    from photo_assets.models import face_analyzer
+    from photo_assets.settings import Settings
 
     start = time.perf_counter()
-    analyzer = FaceAnalyzer()
+    analyzer = face_analyzer(Settings.from_env().models_dir)
     analyzer.load()
     load_seconds = time.perf_counter() - start
     warm_up = next(iter(sets.values()))[:1]
@@ -221,9 +222,11 @@ def run_ours(sets: dict[str, list[str]]) -> dict:
 
 def run_deepface(sets: dict[str, list[str]]) -> dict:
     from photo_assets import models
+    from photo_assets.settings import Settings
 
-    os.environ["DEEPFACE_HOME"] = str(models.models_dir())
-    models.verify_facenet_weights()
+    models_dir = Settings.from_env().models_dir
+    os.environ["DEEPFACE_HOME"] = str(models_dir)  # deepface's own loader finds the verified file there
+    models.verify_facenet_weights(models_dir)
     start = time.perf_counter()
     from deepface import DeepFace
 
@@ -317,8 +320,10 @@ def compare(generated: int, reference_limit: int) -> None:
 
 
 def calibrate(generated: int) -> None:
-    from photo_assets.analysis.faces import DetectorSettings, FaceAnalyzer
+    from photo_assets.analysis.faces import DetectorSettings
     from photo_assets.analysis.images import open_oriented
+    from photo_assets.models import face_analyzer
+    from photo_assets.settings import Settings
 
     corpus, corpus_labels = deepface_set()
     lfw = sorted(LFW_DIR.glob("*/*.jpg"))
@@ -329,9 +334,10 @@ def calibrate(generated: int) -> None:
     print(f"{len(corpus)} corpus photos, {len(photos)} generated 12 MP photos, {len(sweep)} 12 MP photos with faces "
           f"of {SWEEP_FACE_SIDES} px, {len(lfw)} LFW photos. Recall = labelled faces found; false = detections "
           "touching no pasted picture")
-    FaceAnalyzer().load()
+    face_analyzer(Settings.from_env().models_dir).load()
     for side in CALIBRATION_SIDES:
-        analyzer = FaceAnalyzer(replace(DetectorSettings(), detect_max_side=side, min_confidence=0.0))
+        detector = replace(DetectorSettings(), detect_max_side=side, min_confidence=0.0)
+        analyzer = face_analyzer(Settings.from_env().models_dir, detector)
         found, seconds = {}, {}
         for set_name, paths in (("corpus", corpus), ("generated", photos), ("sweep", sweep)):
             start = time.perf_counter()
@@ -356,7 +362,7 @@ def calibrate(generated: int) -> None:
                   f"generated {photo_hits}/{photo_total}, faces of {'/'.join(map(str, SWEEP_FACE_SIDES))} px: "
                   f"{by_size}; {false} false")
     lfw_centre, lfw_other = [], []
-    analyzer = FaceAnalyzer(replace(DetectorSettings(), min_confidence=0.0))
+    analyzer = face_analyzer(Settings.from_env().models_dir, replace(DetectorSettings(), min_confidence=0.0))
     for path in lfw:
         faces = analyzer.detect(open_oriented(path))
         off_centre = [np.hypot(f.x + f.width / 2 - LFW_CENTRE, f.y + f.height / 2 - LFW_CENTRE) for f in faces]

@@ -23,11 +23,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from photo_assets.analysis.colours import COLOUR_NAMES
-from photo_assets.catalog import CATALOG_SCHEMA
+from photo_assets.analysis.catalog import CATALOG_SCHEMA
 from photo_assets.find import FindFilters, find_photos
+from photo_assets.storage import DataLayout, DataStore, write_parquet
+from photo_assets.storage.layout import COLOR_HISTOGRAMS, FACE_DETECTIONS, LOCATIONS, PHOTOS
 
 GEODATA_DIR = Path(__file__).resolve().parents[1] / "geodata"
 BATCH_SIZE = 500
@@ -39,6 +40,8 @@ TARGET_SECONDS = 1.0
 
 def generate(data: Path, count: int, rng: np.random.Generator) -> dict:
     """Write the data folder; returns values the queries use (a named person, a busy city, ...)."""
+    layout = DataLayout(data)
+    store = DataStore(layout)
     cities = pd.read_parquet(GEODATA_DIR / "cities500.parquet")
     country_names = {"FR": "France", "IT": "Italy", "DE": "Germany", "US": "United States of America", "GB":
                      "United Kingdom", "ES": "Spain", "JP": "Japan"}
@@ -104,17 +107,14 @@ def generate(data: Path, count: int, rng: np.random.Generator) -> dict:
                 face_rows.append({"face_id": face_id, "photo_id": photo_ids[i], "person_id": people_ids[person],
                                   "person_name": names[person], "assigned_by": "auto", "distance": 0.5})
         detection_rows += detections
-        for name, table in (("photos", photos), ("locations", locations), ("color_histograms", colours),
-                            ("face_detections", pa.Table.from_pylist(detections) if detections else None)):
+        for name, table in ((PHOTOS, photos), (LOCATIONS, locations), (COLOR_HISTOGRAMS, colours),
+                            (FACE_DETECTIONS, pa.Table.from_pylist(detections) if detections else None)):
             if table is not None:
-                (data / name).mkdir(parents=True, exist_ok=True)
-                pq.write_table(table, data / name / f"{key}.parquet", compression="zstd")
-    (data / "person_clusters").mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(face_rows), data / "person_clusters" / "faces.parquet", compression="zstd")
-    pq.write_table(pa.table({"person_id": people_ids, "name": names, "named": [i < NAMED for i in range(PEOPLE)],
+                store.write_batch(name, key, table)
+    write_parquet(layout.people_faces, pa.Table.from_pylist(face_rows))
+    write_parquet(layout.people, pa.table({"person_id": people_ids, "name": names, "named": [i < NAMED for i in range(PEOPLE)],
                              "faces": np.zeros(PEOPLE, np.int64), "photos": np.zeros(PEOPLE, np.int64),
-                             "representative_face_id": [""] * PEOPLE}),
-                   data / "person_clusters" / "people.parquet", compression="zstd")
+                             "representative_face_id": [""] * PEOPLE}))
     busiest_city = pd.Series(cities["name"].to_numpy()[place[has_gps]]).value_counts().index[0]
     return {"faces": len(face_rows), "city": busiest_city,
             "near": (float(latitude[has_gps][0]), float(longitude[has_gps][0]))}
@@ -157,7 +157,7 @@ def main() -> None:
             times, cpu = [], []
             for _ in range(args.repeats):
                 started, started_cpu = time.perf_counter(), time.process_time()
-                rows = find_photos(data, filters)
+                rows = find_photos(DataLayout(data), filters)
                 times.append(time.perf_counter() - started)
                 cpu.append(time.process_time() - started_cpu)
             median = statistics.median(times)

@@ -20,25 +20,27 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.scoring, when run as a script
+
 # scipy comes with scikit-image; only the exact O(n^2) linkage baselines here use it.
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist
 
-from photo_assets.analysis.faces import FaceAnalyzer, face_id
+from bench.scoring import ClusteringScore, score_clustering
+from photo_assets.analysis.catalog import content_hash
+from photo_assets.analysis.faces import face_id
 from photo_assets.analysis.images import PhotoError, open_oriented
-from photo_assets.analysis.people import (
+from photo_assets.analysis.labels import LabelState
+from photo_assets.analysis.people import cluster_people, normalise
+from photo_assets.analysis.people.clustering import (
     LINKAGE_THRESHOLD,
-    ClusteringScore,
-    NeighbourGraph,
+    NEIGHBOUR_MAX_SQUARED,
     agglomerate,
     attach_leftovers,
-    cluster_people,
-    neighbour_graph,
-    normalise,
-    score_clustering,
 )
-from photo_assets.catalog import content_hash
-from photo_assets.labels import LabelState
+from photo_assets.analysis.people.neighbours import NeighbourGraph, neighbour_graph
+from photo_assets.models import face_analyzer
+from photo_assets.settings import Settings
 
 SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
 FACE_SETS = ("lfw_dev", "deepface")
@@ -86,7 +88,7 @@ def labelled_photos(shared_dir: Path, name: str) -> list[tuple[Path, str]]:
 
 def embed_labelled_set(shared_dir: Path, name: str, mirror: bool = False) -> LabelledFaces:
     """Run the face pipeline on a set; photos where no face is found are left out (and counted on stderr)."""
-    analyzer = FaceAnalyzer()
+    analyzer = face_analyzer(Settings.from_env().models_dir)
     photos = labelled_photos(shared_dir, name)
     person_of = {}
     inputs = []
@@ -180,7 +182,7 @@ def ours(faces: LabelledFaces, embeddings: np.ndarray | None = None, threshold: 
 def founding_only(vectors: np.ndarray, threshold: float, founders: np.ndarray | None = None,
                   attach: bool = False) -> np.ndarray:
     """Graph average linkage alone (or with the leftover stage), optionally founded by `founders` only."""
-    graph = neighbour_graph(np.arange(len(vectors)).astype(str), vectors, None)
+    graph = neighbour_graph(np.arange(len(vectors)).astype(str), vectors, None, NEIGHBOUR_MAX_SQUARED)
     founding = graph
     if founders is not None:
         both = founders[graph.first] & founders[graph.second]

@@ -29,18 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from photo_assets.analysis.people import (
-    INDEX_TREES,
-    NEIGHBOURS,
-    build_index,
-    cluster_people,
-    load_index,
-    neighbours_among,
-    normalise,
-    query_index,
-    save_index,
-)
-from photo_assets.labels import LabelState
+from photo_assets.analysis.labels import LabelState
+from photo_assets.analysis.people import build_index, cluster_people, normalise
+from photo_assets.analysis.people.clustering import NEIGHBOUR_MAX_SQUARED
+from photo_assets.analysis.people.index import INDEX_TREES, NEIGHBOURS
+from photo_assets.analysis.people.neighbours import neighbours_among, query_index
+from photo_assets.storage import DataLayout
+from photo_assets.storage.people import load_index, save_index
 
 DIMS = 128
 # lfw_dev through our pipeline (bench/people_quality.py): mean Euclidean distance of normalised embeddings.
@@ -126,13 +121,13 @@ def measure(count: int) -> dict:
     figures["recall_at_10"] = index.info["recall_at_10"]
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        save_index(index, Path(folder))
-        loaded = load_index(Path(folder))
+        save_index(index, DataLayout(Path(folder)))
+        loaded = load_index(DataLayout(Path(folder)))
         figures["save_load_seconds"] = time.perf_counter() - started
 
         started = time.perf_counter()
         query_index(loaded, vectors[indexed:])  # new faces against the indexed ones
-        neighbours_among(vectors[indexed:])  # and among themselves
+        neighbours_among(vectors[indexed:], NEIGHBOUR_MAX_SQUARED)  # and among themselves
         figures["match_ms_per_new_face"] = (time.perf_counter() - started) / fresh * 1000
 
         started, cpu = time.perf_counter(), time.process_time()

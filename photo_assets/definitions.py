@@ -1,6 +1,4 @@
-"""The one Definitions object: assets, checks, resources, sensors, schedules and jobs."""
-
-import os
+"""The one Definitions object: assets, checks, resources, sensors, schedules and jobs, built from the settings."""
 
 import dagster as dg
 
@@ -18,47 +16,50 @@ from photo_assets.assets.people import (
 )
 from photo_assets.assets.xmp import xmp_sidecars
 from photo_assets.jobs import analyse_batch_job, catalog_batch_job, relabel, update_people_job
-from photo_assets.library import DEFAULT_MAX_WAIT_SECONDS
 from photo_assets.resources import FaceModels, GeoData, PhotoLibrary
 from photo_assets.schedules import face_index_schedule
 from photo_assets.sensors import new_photos_sensor
 
 
-def _setting(env_name: str, default) -> str | dg.EnvVar:
-    """Read from the environment at run time when set (the UI shows where it came from), else the default."""
-    return dg.EnvVar(env_name) if os.environ.get(env_name) else str(default)
+def _path(config: settings.Settings, env_name: str, value) -> str | dg.EnvVar:
+    """A setting the environment gave is read from it at run time (the UI shows where it came from); one given
+    explicitly (the command line's flags, a default) is passed as it is."""
+    return dg.EnvVar(env_name) if env_name in config.from_environment else str(value)
 
 
-def build_resources() -> dict:
+def build_resources(config: settings.Settings) -> dict:
+    wait = config.batch_wait_seconds
     return {
         "photo_library": PhotoLibrary(
-            library_dir=_setting(settings.LIBRARY_ENV, settings.library_dir()),
-            data_dir=_setting(settings.DATA_ENV, settings.data_dir()),
-            max_wait_seconds=(
-                dg.EnvVar.int(settings.BATCH_WAIT_ENV) if os.environ.get(settings.BATCH_WAIT_ENV)
-                else DEFAULT_MAX_WAIT_SECONDS
-            ),
+            library_dir=_path(config, settings.LIBRARY_ENV, config.library_dir),
+            data_dir=_path(config, settings.DATA_ENV, config.data_dir),
+            max_wait_seconds=dg.EnvVar.int(settings.BATCH_WAIT_ENV)
+            if settings.BATCH_WAIT_ENV in config.from_environment else wait,
         ),
-        "geodata": GeoData(),
-        "face_models": FaceModels(),
+        "geodata": GeoData(geodata_dir=_path(config, settings.GEODATA_ENV, config.geodata_dir)),
+        "face_models": FaceModels(models_dir=_path(config, settings.MODELS_ENV, config.models_dir)),
     }
 
 
-defs = dg.Definitions(
-    assets=[photos, color_histograms, locations, faces, face_index, label_log, person_clusters, xmp_sidecars],
-    asset_checks=[face_index_recall, every_face_has_a_person],
-    jobs=[analyse_batch_job, catalog_batch_job, update_people_job, relabel],
-    schedules=[face_index_schedule],
-    sensors=[
-        new_photos_sensor,
-        # Faces and people follow their inputs by declarative automation, in runs of their own, so the
-        # face pool's one-at-a-time limit never holds up colours and locations.
-        dg.AutomationConditionSensorDefinition(
-            "follow_new_batches",
-            target=dg.AssetSelection.all(),
-            default_status=dg.DefaultSensorStatus.RUNNING,
-            minimum_interval_seconds=30,
-        ),
-    ],
-    resources=build_resources(),
-)
+def build_definitions(config: settings.Settings) -> dg.Definitions:
+    return dg.Definitions(
+        assets=[photos, color_histograms, locations, faces, face_index, label_log, person_clusters, xmp_sidecars],
+        asset_checks=[face_index_recall, every_face_has_a_person],
+        jobs=[analyse_batch_job, catalog_batch_job, update_people_job, relabel],
+        schedules=[face_index_schedule],
+        sensors=[
+            new_photos_sensor,
+            # Faces and people follow their inputs by declarative automation, in runs of their own, so the
+            # face pool's one-at-a-time limit never holds up colours and locations.
+            dg.AutomationConditionSensorDefinition(
+                "follow_new_batches",
+                target=dg.AssetSelection.all(),
+                default_status=dg.DefaultSensorStatus.RUNNING,
+                minimum_interval_seconds=30,
+            ),
+        ],
+        resources=build_resources(config),
+    )
+
+
+defs = build_definitions(settings.Settings.from_env())

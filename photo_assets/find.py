@@ -1,10 +1,10 @@
-"""`photo-assets find`: the photos matching every filter given, from the Parquet datasets in the data folder.
+"""The photos matching every filter given, from the Parquet datasets in the data folder (`photo-assets find`,
+photo_assets/cli/find.py, is its command line).
 
-    find_photos(data_dir, FindFilters(...)) -> list[dict]      the query
-    format_rows(rows, json_lines=False) -> str                 what the command prints
-    main(argv, data_dir=None) -> int                           the argparse wrapper (ARGUMENTS below)
+    find_photos(layout, FindFilters(...)) -> list[dict]      the query
+    format_rows(rows, json_lines=False) -> str               what the command prints
 
-Arguments (all filters combine with AND):
+The command's arguments (all filters combine with AND):
     --person NAME|ID       a person's name (any case), number or "Unknown person NNNNNN"; repeat it for photos
                            showing all of them together
     --country CODE|NAME    ISO code ("FR") or country name ("France"), any case
@@ -29,27 +29,24 @@ Names come from person_clusters' last run: an edit not yet re-clustered is not s
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import json
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from photo_assets.analysis.colours import COLOUR_NAMES
+from photo_assets.storage import DataLayout, DataStore
+from photo_assets.storage.layout import COLOR_HISTOGRAMS as COLOURS
+from photo_assets.storage.layout import FACE_DETECTIONS as DETECTIONS
+from photo_assets.storage.layout import LOCATIONS, PHOTOS
+from photo_assets.storage.people import load_people, load_people_faces
 
-PHOTOS, LOCATIONS, COLOURS, DETECTIONS = "photos", "locations", "color_histograms", "face_detections"
-PEOPLE_FACES = Path("person_clusters") / "faces.parquet"
-PEOPLE = Path("person_clusters") / "people.parquet"
 UNKNOWN_PREFIX = "Unknown person "
 DEFAULT_WITHIN_KM = 1.0
 DEFAULT_MIN_SHARE = 0.1
@@ -79,13 +76,8 @@ class FindFilters:
     limit: int | None = DEFAULT_LIMIT
 
 
-def _dataset(data_dir: Path, name: str) -> ds.Dataset | None:
-    files = sorted((Path(data_dir) / name).glob("*.parquet"))
-    return ds.dataset([str(path) for path in files], format="parquet") if files else None
-
-
-def _table(data_dir: Path, name: str, columns: list[str], filter=None) -> pa.Table | None:
-    dataset = _dataset(data_dir, name)
+def _table(layout: DataLayout, name: str, columns: list[str], filter=None) -> pa.Table | None:
+    dataset = DataStore(layout).dataset(name)
     return None if dataset is None else dataset.to_table(columns=columns, filter=filter)
 
 
@@ -105,12 +97,11 @@ def resolve_colour(name: str) -> str:
     raise FindError(f"unknown colour {name!r}{hint}")
 
 
-def _people(data_dir: Path) -> tuple[pa.Table, pa.Table]:
-    faces_path, people_path = Path(data_dir) / PEOPLE_FACES, Path(data_dir) / PEOPLE
-    if not faces_path.exists() or not people_path.exists():
+def _people(layout: DataLayout) -> tuple[pa.Table, pa.Table]:
+    faces, people = load_people_faces(layout), load_people(layout)
+    if faces is None or people is None:
         raise FindError("no people yet: run `photo-assets run` (with faces) first")
-    return (pq.read_table(faces_path, columns=["photo_id", "person_id", "person_name"]),
-            pq.read_table(people_path, columns=["person_id", "name"]))
+    return faces.select(["photo_id", "person_id", "person_name"]), people.select(["person_id", "name"])
 
 
 def resolve_person(people: pa.Table, text: str) -> str:
@@ -146,10 +137,9 @@ def _keep(photos: pa.Table, photo_ids) -> pa.Table:
     return photos.filter(pc.is_in(photos["photo_id"], value_set=pa.array(photo_ids, pa.string())))
 
 
-def find_photos(data_dir: Path, filters: FindFilters) -> list[dict]:
+def find_photos(layout: DataLayout, filters: FindFilters) -> list[dict]:
     """Matching photos, oldest first (undated last), one dict per file: path, photo_id, date, camera, latitude,
     longitude, country, country_code, city, people (names, sorted). Raises FindError."""
-    data_dir = Path(data_dir)
     colour = resolve_colour(filters.colour) if filters.colour else None
     if filters.near is not None and not (abs(filters.near[0]) <= 90 and abs(filters.near[1]) <= 180):
         raise FindError(f"--near {filters.near[0]},{filters.near[1]} is not a latitude,longitude")
@@ -158,10 +148,10 @@ def find_photos(data_dir: Path, filters: FindFilters) -> list[dict]:
     faces = people = None
     person_ids: list[str] = []
     if filters.persons:
-        faces, people = _people(data_dir)
+        faces, people = _people(layout)
         person_ids = [resolve_person(people, text) for text in filters.persons]
 
-    dataset = _dataset(data_dir, PHOTOS)
+    dataset = DataStore(layout).dataset(PHOTOS)
     if dataset is None:
         return []
     expression = pc.field("error").is_null()
@@ -184,11 +174,11 @@ def find_photos(data_dir: Path, filters: FindFilters) -> list[dict]:
     for person_id in person_ids:
         photos = _keep(photos, faces.filter(pc.equal(faces["person_id"], person_id))["photo_id"].unique())
     if colour is not None:
-        shares = _table(data_dir, COLOURS, ["photo_id"],
+        shares = _table(layout, COLOURS, ["photo_id"],
                         (pc.field("color") == colour) & (pc.field("score") >= filters.min_share))
         photos = _keep(photos, [] if shares is None else shares["photo_id"].unique())
     if filters.with_faces is not None:
-        detections = _table(data_dir, DETECTIONS, ["photo_id"])
+        detections = _table(layout, DETECTIONS, ["photo_id"])
         with_faces = pa.array([], pa.string()) if detections is None else detections["photo_id"].unique()
         inside = pc.is_in(photos["photo_id"], value_set=with_faces)
         photos = photos.filter(inside if filters.with_faces else pc.invert(inside))
@@ -203,13 +193,13 @@ def find_photos(data_dir: Path, filters: FindFilters) -> list[dict]:
         if filters.city:
             city = pc.utf8_lower(pc.field("city")) == filters.city.strip().casefold()
             expression = city if expression is None else expression & city
-        located = _table(data_dir, LOCATIONS, ["photo_id"], expression)
+        located = _table(layout, LOCATIONS, ["photo_id"], expression)
         photos = _keep(photos, [] if located is None else located["photo_id"].unique())
 
     photos = photos.sort_by([("captured_at", "ascending"), ("path", "ascending")])  # nulls last
     if filters.limit:
         photos = photos.slice(0, filters.limit)
-    return _rows(data_dir, photos, faces)
+    return _rows(layout, photos, faces)
 
 
 def _first_per_photo(table: pa.Table) -> pa.Table:
@@ -217,19 +207,20 @@ def _first_per_photo(table: pa.Table) -> pa.Table:
     return table.take(np.sort(first))
 
 
-def _rows(data_dir: Path, photos: pa.Table, faces: pa.Table | None) -> list[dict]:
+def _rows(layout: DataLayout, photos: pa.Table, faces: pa.Table | None) -> list[dict]:
     """The output rows of `photos` (in their order), with place and people joined on."""
     if not photos.num_rows:
         return []
     ids = photos["photo_id"].unique()
     photos = photos.append_column("order", pa.array(np.arange(photos.num_rows)))
-    located = _table(data_dir, LOCATIONS, ["photo_id", "country", "country_code", "city"],
+    located = _table(layout, LOCATIONS, ["photo_id", "country", "country_code", "city"],
                      pc.field("photo_id").isin(ids))
     if located is not None and located.num_rows:
         photos = photos.join(_first_per_photo(located), "photo_id", join_type="left outer")
-    if faces is None and (Path(data_dir) / PEOPLE_FACES).exists():
-        faces = pq.read_table(Path(data_dir) / PEOPLE_FACES, columns=["photo_id", "person_id", "person_name"],
-                              filters=pc.field("photo_id").isin(ids))
+    if faces is None:
+        faces = load_people_faces(layout)
+        if faces is not None:
+            faces = faces.select(["photo_id", "person_id", "person_name"]).filter(pc.is_in(faces["photo_id"], ids))
     names: dict[str, set[str]] = {}
     if faces is not None:
         shown = _keep(faces, ids)
@@ -271,72 +262,3 @@ def format_rows(rows: list[dict], json_lines: bool = False) -> str:
         place = ", ".join(part for part in (row["city"], row["country"]) if part)
         lines.append("\t".join([row["date"] or "-", row["path"], place or "-", ", ".join(row["people"]) or "-"]))
     return "".join(line + "\n" for line in lines)
-
-
-# -- the command line ----------------------------------------------------------------------------------------------
-
-
-def _point(text: str) -> tuple[float, float]:
-    try:
-        latitude, longitude = (float(part) for part in text.split(","))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected LAT,LON, got {text!r}") from error
-    return latitude, longitude
-
-
-def _when(text: str) -> date | datetime:
-    try:
-        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from error
-
-
-def build_parser(prog: str = "photo-assets find") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description="Photos matching every filter given.")
-    parser.add_argument("--data", type=Path, help="data folder (default $PHOTO_ASSETS_DATA)")
-    parser.add_argument("--person", action="append", default=[], metavar="NAME|ID",
-                        help="a person in the photo; repeat for photos with all of them")
-    parser.add_argument("--country", metavar="CODE|NAME")
-    parser.add_argument("--city", metavar="NAME")
-    parser.add_argument("--near", type=_point, metavar="LAT,LON")
-    parser.add_argument("--within", type=float, default=DEFAULT_WITHIN_KM, metavar="KM")
-    parser.add_argument("--colour", "--color", metavar="NAME")
-    parser.add_argument("--min-share", type=float, default=DEFAULT_MIN_SHARE, metavar="S")
-    parser.add_argument("--from", dest="date_from", type=_when, metavar="DATE")
-    parser.add_argument("--to", dest="date_to", type=_when, metavar="DATE")
-    parser.add_argument("--camera", metavar="TEXT")
-    faces = parser.add_mutually_exclusive_group()
-    faces.add_argument("--with-faces", dest="with_faces", action="store_true", default=None)
-    faces.add_argument("--without-faces", dest="with_faces", action="store_false")
-    parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help="at most N photos (0: all)")
-    return parser
-
-
-def filters_from_args(args: argparse.Namespace) -> FindFilters:
-    return FindFilters(
-        persons=tuple(args.person), country=args.country, city=args.city, near=args.near, within_km=args.within,
-        colour=args.colour, min_share=args.min_share, date_from=args.date_from, date_to=args.date_to,
-        camera=args.camera, with_faces=args.with_faces, limit=args.limit or None,
-    )
-
-
-def main(argv: list[str] | None = None, data_dir: Path | None = None) -> int:
-    """Parse `argv`, print the matches; 0 when found, 1 when none, 2 on a FindError (message on stderr)."""
-    args = build_parser().parse_args(argv)
-    folder = args.data or data_dir
-    if folder is None:
-        from photo_assets import settings  # the CLI's default; find_photos itself reads no environment
-
-        folder = settings.data_dir()
-    try:
-        rows = find_photos(folder, filters_from_args(args))
-    except FindError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    sys.stdout.write(format_rows(rows, json_lines=args.json))
-    return 0 if rows else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

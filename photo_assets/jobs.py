@@ -1,20 +1,26 @@
 """Jobs a user launches from the UI's launchpad or the command line."""
 
 import enum
-from pathlib import Path
 
 import dagster as dg
 
-from photo_assets.labels import LabelLog
-from photo_assets.people_cli import PeopleEditor, PeopleError
+from photo_assets.assets.names import (
+    ANALYSIS_GROUP,
+    CATALOG_GROUP,
+    FACE_INDEX,
+    FACES_GROUP,
+    LABEL_LOG,
+    PERSON_CLUSTERS,
+)
+from photo_assets.people_editor import PeopleEditor, PeopleError
 from photo_assets.resources import PhotoLibrary
-
+from photo_assets.storage import DataLayout, LabelLog
 
 # What the sensor asks for each new batch; faces follow in runs of their own (declarative automation).
-CATALOG_ASSETS = dg.AssetSelection.groups("catalog", "analysis")
+CATALOG_ASSETS = dg.AssetSelection.groups(CATALOG_GROUP, ANALYSIS_GROUP)
 # The tag an observation carries its data version in (what an observable source asset's function returns).
 DATA_VERSION_TAG = "dagster/data_version"
-PER_BATCH_ASSETS = CATALOG_ASSETS | dg.AssetSelection.groups("faces")
+PER_BATCH_ASSETS = CATALOG_ASSETS | dg.AssetSelection.groups(FACES_GROUP)
 
 analyse_batch_job = dg.define_asset_job(
     "analyse_batch",
@@ -29,7 +35,7 @@ catalog_batch_job = dg.define_asset_job(
 
 update_people_job = dg.define_asset_job(
     "update_people",
-    selection=dg.AssetSelection.assets("face_index", "person_clusters"),
+    selection=dg.AssetSelection.assets(FACE_INDEX, PERSON_CLUSTERS),
     description="Rebuild the face index and re-cluster people now (the schedule and automation do it on their own).",
 )
 
@@ -55,20 +61,20 @@ class RelabelConfig(dg.Config):
     face: str = ""
 
 
-def label_log_observation(data_dir: Path) -> dg.AssetObservation:
+def label_log_observation(layout: DataLayout) -> dg.AssetObservation:
     """The label log's new data version: makes person_clusters stale, and its automation re-runs it."""
-    return dg.AssetObservation(asset_key="label_log", tags={DATA_VERSION_TAG: LabelLog(data_dir).version()})
+    return dg.AssetObservation(asset_key=LABEL_LOG, tags={DATA_VERSION_TAG: LabelLog(layout.label_log).version()})
 
 
 @dg.op(description="Append one edit to the label log.")
 def apply_label_edit(context: dg.OpExecutionContext, config: RelabelConfig, photo_library: PhotoLibrary) -> None:
-    data_dir = Path(photo_library.data_dir)
+    layout = photo_library.layout
     operation = config.operation
     try:
         if operation is Operation.UNDO:
-            edit = LabelLog(data_dir).undo()
+            edit = photo_library.label_log().undo()
         else:
-            editor = PeopleEditor(data_dir)
+            editor = PeopleEditor(layout)
             edit = {
                 Operation.RENAME: lambda: editor.rename(config.person, config.name),
                 Operation.MERGE: lambda: editor.merge(config.person, config.target),
@@ -80,7 +86,7 @@ def apply_label_edit(context: dg.OpExecutionContext, config: RelabelConfig, phot
     except PeopleError as error:
         raise dg.Failure(description=str(error)) from error
     context.log.info(f"{operation.value}: {edit.args if edit else 'nothing to undo'}")
-    context.log_event(label_log_observation(data_dir))
+    context.log_event(label_log_observation(layout))
 
 
 @dg.job(description="Rename, merge, move, reject or undo — the same edits as `photo-assets people`, from the launchpad.")

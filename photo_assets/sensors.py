@@ -3,9 +3,9 @@
 import dagster as dg
 
 from photo_assets.jobs import CATALOG_ASSETS
-from photo_assets.library import ScanCursor
 from photo_assets.partitions import photo_batches
 from photo_assets.resources import PhotoLibrary
+from photo_assets.storage.scanner import ScanCursor
 
 # A sensor tick is cut off after 60 s by default; walking stops well before, and resumes from the cursor.
 SCAN_BUDGET_SECONDS = 30
@@ -15,7 +15,7 @@ def plan_batches(
     photo_library: PhotoLibrary, cursor: ScanCursor, known_partitions: set[str], time_budget_s: float | None
 ) -> tuple[ScanCursor, list[str], list[str], str]:
     """Scan, cut batches; return (next cursor, partitions to add, batches to (re)materialize, summary)."""
-    library = photo_library.open()
+    library = photo_library.scanner()
     try:
         report = library.scan(cursor, time_budget_s=time_budget_s)
         library.cut_batches(photo_library.batch_size, photo_library.max_wait_seconds, scan_complete=report.complete)

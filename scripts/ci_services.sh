@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the services the end-to-end tests use, from Debian's packages, when they are missing: the PostgreSQL 15
-# server (tests/test_postgres.py starts a throwaway cluster with it), Chromium (tests/test_ui.py drives it headless)
-# and exiftool (tests/test_xmp.py reads the XMP sidecars back with it). Idempotent: when all are present it checks
-# three files and installs nothing.
+# server (tests/orchestration/test_postgres.py starts a throwaway cluster with it), Chromium
+# (tests/orchestration/test_ui.py drives it headless) and exiftool (tests/xmp/test_xmp.py reads the XMP sidecars back
+# with it). Idempotent: when all are present it checks three files and installs nothing.
 set -euo pipefail
 
 POSTGRES_INITDB=/usr/lib/postgresql/15/bin/initdb

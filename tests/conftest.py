@@ -1,4 +1,5 @@
-"""Fixtures shared by the tests: the `../shared` corpora beside the checkout, and a throwaway Dagster home."""
+"""Fixtures shared by the tests: the `../shared` corpora beside the checkout, the labelled face sets embedded once
+per session, and a throwaway Dagster home. The command-line helper is tests.services.photo_assets_cli."""
 
 from __future__ import annotations
 
@@ -19,3 +20,26 @@ def shared_dir() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return SHARED_DIR
+
+
+@pytest.fixture(scope="session")
+def face_sets(shared_dir: Path):
+    """lfw_dev and deepface's labelled faces, embedded once per test session by the real pipeline (MTCNN + FaceNet)."""
+    from bench.people_quality import FACE_SETS, embed_labelled_set
+
+    return {name: embed_labelled_set(shared_dir, name) for name in FACE_SETS}
+
+
+@pytest.fixture(scope="session")
+def lfw(face_sets):
+    return face_sets["lfw_dev"]
+
+
+@pytest.fixture
+def dagster_home_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A throwaway Dagster instance (the project's SQLite dagster.yaml) that this process and its children use."""
+    from tests.services import SQLITE_HOME_TEMPLATE, dagster_home
+
+    home = dagster_home(tmp_path / "dagster_home", SQLITE_HOME_TEMPLATE)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home

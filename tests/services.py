@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -233,6 +234,25 @@ def _maintenance(server: PostgresServer, statement: str) -> None:
             cursor.execute(statement)
     finally:
         connection.close()
+
+
+# The longest a `photo-assets` command of a test may take (a first run of the face models on a small library).
+CLI_TIMEOUT_S = 1800
+CLI_COMMAND = [sys.executable, "-m", "photo_assets.cli"]
+
+
+def photo_assets_cli(env: dict[str, str], *args: str, timeout: float = CLI_TIMEOUT_S) -> subprocess.CompletedProcess:
+    """`photo-assets ARGS` in a process of its own, as a user runs it, with the environment `env`."""
+    return subprocess.run(
+        [*CLI_COMMAND, *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def photo_assets_run(library: Path, data: Path, home: Path, *flags: str) -> subprocess.CompletedProcess:
+    """`photo-assets run` on a library, with a Dagster home of its own (made when missing)."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    return photo_assets_cli(env, "run", "--library", str(library), "--data", str(data), *flags)
 
 
 def dagster_home(folder: Path, template: Path) -> Path:

@@ -13,7 +13,7 @@ are level, the box cut back out, scaled to fit 160 x 160 and padded with black, 
 
 Embeddings go through the network in batches across faces and photos: on 2 cores one face alone costs 0.6-1.1 s,
 in a batch of 32 0.1-0.15 s. TensorFlow, mtcnn and deepface are imported by the first analyser that needs them,
-so importing this module stays cheap.
+so importing this module stays cheap. The weights file is an argument: photo_assets.models fetches and verifies it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import importlib.metadata
 import json
 import logging
 import math
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from photo_assets import models
 from photo_assets.analysis.images import PhotoError, open_oriented
 
 # Bump when anything here changes what a face's box or embedding would be (alignment, resize, channel order).
@@ -125,12 +123,27 @@ def face_id(photo_id: str, face: Face) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
+@dataclass(frozen=True)
+class FacenetWeights:
+    """deepface's FaceNet-128 weights file, and the sha256 that names it in the model version."""
+
+    path: Path
+    sha256: str
+
+
+def model_version(settings: DetectorSettings, weights_sha256: str) -> str:
+    """Names everything that shapes the output: detector and its settings, FaceNet weights, our alignment."""
+    return (
+        f"{ALGORITHM_VERSION}/mtcnn-{importlib.metadata.version('mtcnn')}-{settings.digest()}"
+        f"/facenet128-{weights_sha256[:12]}/deepface-{importlib.metadata.version('deepface')}"
+    )
+
+
 @functools.cache
-def _tensorflow_environment() -> None:
-    """Quiet TensorFlow and pick Keras 2 (tf-keras) as deepface does, before anything imports TensorFlow."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ["DEEPFACE_HOME"] = str(models.models_dir())
+def _tensorflow() -> None:
+    """Keras 2 (tf-keras) for deepface's models, and a quiet TensorFlow. Importing deepface's entry module first is
+    what selects Keras 2: it sets that up before TensorFlow is first imported, and mtcnn imports TensorFlow too."""
+    import deepface.DeepFace  # noqa: F401
     import tensorflow as tf
 
     tf.get_logger().setLevel(logging.ERROR)
@@ -139,20 +152,21 @@ def _tensorflow_environment() -> None:
 
 @functools.cache
 def _mtcnn():
-    _tensorflow_environment()
+    _tensorflow()
     from mtcnn import MTCNN
 
     return MTCNN()
 
 
 @functools.cache
-def _facenet():
-    """deepface's FaceNet-128 Keras model with the verified weights; a missing file raises WeightsMissingError."""
-    models.verify_facenet_weights()
-    _tensorflow_environment()
-    from deepface.modules import modeling
+def _facenet(weights_path: Path):
+    """deepface's FaceNet-128 architecture with the weights file loaded into it (never a download)."""
+    _tensorflow()
+    from deepface.models.facial_recognition.tf.Facenet import InceptionResNetV1
 
-    return modeling.build_model(task="facial_recognition", model_name="Facenet").model
+    model = InceptionResNetV1(dimension=EMBEDDING_SIZE)
+    model.load_weights(str(weights_path))
+    return model
 
 
 def _detection_copy(image: Image.Image, max_side: int) -> Image.Image:
@@ -174,20 +188,17 @@ def _sharpness(face: np.ndarray) -> float:
 class FaceAnalyzer:
     """Detects, aligns and embeds faces; models load on first use and are shared by every analyser in a process."""
 
-    def __init__(self, settings: DetectorSettings = DetectorSettings()):
+    def __init__(self, weights: FacenetWeights, settings: DetectorSettings = DetectorSettings()):
+        self.weights = weights
         self.settings = settings
 
     @property
     def model_version(self) -> str:
-        """Names everything that shapes the output: detector and its settings, FaceNet weights, our alignment."""
-        return (
-            f"{ALGORITHM_VERSION}/mtcnn-{importlib.metadata.version('mtcnn')}-{self.settings.digest()}"
-            f"/facenet128-{models.FACENET_SHA256[:12]}/deepface-{importlib.metadata.version('deepface')}"
-        )
+        return model_version(self.settings, self.weights.sha256)
 
     def load(self) -> None:
-        """Load both networks now rather than on the first photo (a clear WeightsMissingError early on)."""
-        _facenet()
+        """Load both networks now rather than on the first photo."""
+        _facenet(self.weights.path)
         _mtcnn()
 
     def detect(self, image: Image.Image) -> list[Face]:
@@ -248,7 +259,7 @@ class FaceAnalyzer:
         """(n, 128) float32 FaceNet embeddings of aligned crops, fed to the network in batches of equal size."""
         if not len(crops):
             return np.zeros((0, EMBEDDING_SIZE), np.float32)
-        network = _facenet()
+        network = _facenet(self.weights.path)
         # Equal batches: 33 faces go as 17 + 16, not as 32 and a lone face at the full cost of a batch.
         batches = np.array_split(crops, math.ceil(len(crops) / batch_size))
         # deepface hands FaceNet BGR in 0..1 (its faces come from OpenCV); the thresholds published for it, the

@@ -72,8 +72,6 @@ XMP_ORIENTATION = re.compile(rb'tiff:Orientation(="|>)([0-9])')  # Pillow's own 
 # A thumbnail whose aspect ratio differs more than this from the photo's is letterboxed or another crop (some cameras
 # squeeze 3:2 photos into 160 x 120 with black bars); 1 % still allows the rounding of a 96-pixel side.
 THUMBNAIL_ASPECT_TOLERANCE = 0.01
-# Thumbnails written by `exif_with_thumbnail`: cameras use middling JPEG quality so the whole EXIF block stays small.
-THUMBNAIL_QUALITY = 85
 
 
 class PhotoError(Exception):
@@ -374,31 +372,6 @@ def _integer_entries(tiff: bytes, offset: int, endian: str) -> tuple[dict[int, i
             (values[tag],) = struct.unpack_from(endian + TIFF_INTEGER_FORMATS[kind], tiff, entry + 8)
     (next_offset,) = struct.unpack_from(endian + "L", tiff, offset + 2 + 12 * count)
     return values, next_offset
-
-
-def exif_with_thumbnail(exif: Image.Exif, thumbnail: Image.Image) -> bytes:
-    """`exif` as bytes for `Image.save(exif=...)`, carrying `thumbnail` as a JPEG in IFD1, as cameras write it.
-
-    Pillow writes IFD0 and its sub-IFDs only; this links an IFD1 (compression, offset, length) after them and
-    appends the thumbnail's JPEG. (Pillow's JPEG save refuses EXIF larger than one APP1 segment, 65,533 bytes.)
-    """
-    encoded = io.BytesIO()
-    thumbnail.convert("RGB").save(encoded, "JPEG", quality=THUMBNAIL_QUALITY)
-    jpeg = encoded.getvalue()
-    tiff = exif.tobytes().removeprefix(EXIF_HEADER)
-    endian = "<" if tiff[:2] == b"II" else ">"
-    (ifd0_offset,) = struct.unpack_from(endian + "L", tiff, 4)
-    (ifd0_entries,) = struct.unpack_from(endian + "H", tiff, ifd0_offset)
-    next_ifd_at = ifd0_offset + 2 + 12 * ifd0_entries
-    tiff += b"\x00" * (len(tiff) % 2)  # IFDs start on a word boundary
-    ifd1_offset = len(tiff)
-    entries = [(THUMBNAIL_OFFSET, ifd1_offset + 2 + 12 * 3 + 4), (THUMBNAIL_LENGTH, len(jpeg))]
-    ifd1 = struct.pack(endian + "H", 1 + len(entries))
-    ifd1 += struct.pack(endian + "HHLH2x", IFD1_COMPRESSION, TIFF_SHORT, 1, JPEG_COMPRESSION)
-    ifd1 += b"".join(struct.pack(endian + "HHLL", tag, TIFF_LONG, 1, value) for tag, value in entries)
-    ifd1 += struct.pack(endian + "L", 0)  # no IFD2
-    linked = tiff[:next_ifd_at] + struct.pack(endian + "L", ifd1_offset) + tiff[next_ifd_at + 4 :]
-    return EXIF_HEADER + linked + ifd1 + jpeg
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -4,7 +4,6 @@ own; the run's check results cover every batch it wrote."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -12,13 +11,9 @@ import dagster as dg
 
 from photo_assets import settings
 
-# A backfill launches one run per this many batches (5,000 photos): each run pays Python's and Dagster's start-up
-# once instead of once per batch (bench/backfill.py), while a failed run costs at most this many batches, and less:
-# a re-run reuses every photo's finished rows by content hash.
-DEFAULT_BATCHES_PER_BACKFILL_RUN = 10
-BATCHES_PER_BACKFILL_RUN = int(
-    os.environ.get(settings.BATCHES_PER_BACKFILL_RUN_ENV) or DEFAULT_BATCHES_PER_BACKFILL_RUN
-)
+# A backfill launches one run per this many batches (settings: PHOTO_ASSETS_BATCHES_PER_BACKFILL_RUN, 5,000 photos
+# by default). Read when the definitions load: a backfill policy is part of the asset's definition.
+BATCHES_PER_BACKFILL_RUN = settings.Settings.from_env().batches_per_backfill_run
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=BATCHES_PER_BACKFILL_RUN)
 
 # What one batch's computation hands back: metadata per asset key (None for a single asset) and its check results.

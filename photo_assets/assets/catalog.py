@@ -3,13 +3,14 @@
 import dagster as dg
 import pyarrow.compute as pc
 
+from photo_assets.analysis.catalog import catalog_batch
+
 from photo_assets.assets.batches import BACKFILL_POLICY, BatchOutcome, materialize_batches
 from photo_assets.assets.metadata import error_counts, preview
-from photo_assets.catalog import catalog_batch
+from photo_assets.assets.names import CATALOG_GROUP, PHOTOS
 from photo_assets.partitions import photo_batches
 from photo_assets.resources import PhotoLibrary
 
-CATALOG_GROUP = "catalog"
 CATALOG_VERSION = "catalog-v1"
 CHECK_CATALOGUED = "every_manifest_file_catalogued"
 
@@ -20,7 +21,7 @@ CHECK_CATALOGUED = "every_manifest_file_catalogued"
     group_name=CATALOG_GROUP,
     kinds={"python", "parquet"},
     code_version=CATALOG_VERSION,
-    check_specs=[dg.AssetCheckSpec(CHECK_CATALOGUED, asset="photos")],
+    check_specs=[dg.AssetCheckSpec(CHECK_CATALOGUED, asset=PHOTOS)],
 )
 def photos(context: dg.AssetExecutionContext, photo_library: PhotoLibrary) -> dg.MaterializeResult:
     """Every file of the batch's manifest, with photo_id = sha256 of its bytes, size, dimensions after EXIF
@@ -31,8 +32,8 @@ def photos(context: dg.AssetExecutionContext, photo_library: PhotoLibrary) -> dg
 
 def _catalog(photo_library: PhotoLibrary, batch_key: str) -> BatchOutcome:
     root, entries = photo_library.manifest(batch_key)
-    table = catalog_batch(root, entries)
-    path = photo_library.store().write_batch("photos", batch_key, table)
+    table = catalog_batch(root, [entry.path for entry in entries])
+    path = photo_library.store().write_batch(PHOTOS, batch_key, table)
     errors = error_counts(table)
     located = int(pc.sum(pc.is_valid(table["latitude"])).as_py() or 0)
     metadata = {

@@ -8,11 +8,11 @@ from photo_assets.analysis.colours import ALGORITHM_VERSION, histogram_for_path
 from photo_assets.analysis.images import PhotoError
 from photo_assets.assets.batches import BACKFILL_POLICY, BatchOutcome, materialize_batches
 from photo_assets.assets.metadata import preview
+from photo_assets.assets.names import ANALYSIS_GROUP, COLOR_HISTOGRAMS, PHOTOS
 from photo_assets.assets.photo_rows import analysable_photos
 from photo_assets.partitions import photo_batches
 from photo_assets.resources import PhotoLibrary
 
-ANALYSIS_GROUP = "analysis"
 COLOUR_SCHEMA = pa.schema(
     [
         ("photo_id", pa.string()),
@@ -43,8 +43,8 @@ def _rows_for(photo_id: str, path) -> list[dict]:
     group_name=ANALYSIS_GROUP,
     kinds={"python", "numpy", "parquet"},
     code_version=ALGORITHM_VERSION,
-    deps=["photos"],
-    check_specs=[dg.AssetCheckSpec(CHECK_SHARES, asset="color_histograms")],
+    deps=[PHOTOS],
+    check_specs=[dg.AssetCheckSpec(CHECK_SHARES, asset=COLOR_HISTOGRAMS)],
 )
 def color_histograms(context: dg.AssetExecutionContext, photo_library: PhotoLibrary) -> dg.MaterializeResult:
     """17-colour palette shares (>= 0.005, largest first) from a 32x32 bicubic sample, compared in HSV with a
@@ -56,14 +56,14 @@ def color_histograms(context: dg.AssetExecutionContext, photo_library: PhotoLibr
 def _colour_batch(photo_library: PhotoLibrary, batch_key: str) -> BatchOutcome:
     store = photo_library.store()
     photos = analysable_photos(photo_library, batch_key)
-    reused = store.reusable("color_histograms", list(photos), ALGORITHM_VERSION)
+    reused = store.reusable(COLOR_HISTOGRAMS, list(photos), ALGORITHM_VERSION)
     done = set(reused["photo_id"].to_pylist()) if reused is not None else set()
     computed = [row for photo_id, path in photos.items() if photo_id not in done for row in _rows_for(photo_id, path)]
     tables = [pa.Table.from_pylist(computed, schema=COLOUR_SCHEMA)]
     if reused is not None:
         tables.append(reused.select(COLOUR_SCHEMA.names).cast(COLOUR_SCHEMA))
     table = pa.concat_tables(tables)
-    path = store.write_batch("color_histograms", batch_key, table)
+    path = store.write_batch(COLOR_HISTOGRAMS, batch_key, table)
     coloured = table.filter(pc.is_null(table["error"]))
     per_photo = coloured.group_by("photo_id").aggregate([("score", "sum"), ("score", "min"), ("score", "max")])
     shares_ok = per_photo.num_rows == 0 or (

@@ -6,19 +6,26 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from photo_assets.analysis.faces import EMBEDDING_SIZE, LANDMARK_NAMES, FaceAnalyzer, PhotoFaces, face_id
+from photo_assets import models
+from photo_assets.analysis.contact_sheet import FaceTile, grid
+from photo_assets.analysis.faces import (
+    EMBEDDING_SIZE,
+    LANDMARK_NAMES,
+    DetectorSettings,
+    FaceAnalyzer,
+    PhotoFaces,
+    face_id,
+    model_version,
+)
 from photo_assets.analysis.images import PhotoError
 from photo_assets.assets.batches import BACKFILL_POLICY, BatchOutcome, materialize_batches
 from photo_assets.assets.metadata import picture, preview
+from photo_assets.assets.names import FACE_DETECTIONS, FACE_EMBEDDINGS, FACE_POOL, FACES_GROUP, PHOTOS
 from photo_assets.assets.photo_rows import analysable_photos
-from photo_assets.contact_sheet import FaceTile, grid
 from photo_assets.partitions import photo_batches
 from photo_assets.resources import FaceModels, PhotoLibrary
+from photo_assets.storage.layout import FACE_SCANS
 
-FACES_GROUP = "faces"
-FACE_POOL = "face_models"
-# Which photos were scanned with which model, faces or not: lets a re-run reuse a photo that has no faces too.
-SCANS = "_face_scans"
 CONTACT_SHEET_FACES = 32
 LANDMARK_COLUMNS = [f"{name}_{axis}" for name in LANDMARK_NAMES for axis in ("x", "y")]
 DETECTION_SCHEMA = pa.schema(
@@ -45,7 +52,7 @@ CHECK_FINITE = "embeddings_have_128_finite_values"
 CHECK_PAIRED = "every_detection_has_an_embedding"
 CHECK_BOXES = "boxes_inside_the_image"
 # The default model version is the assets' code version: other weights or detector defaults show them stale.
-DEFAULT_MODEL_VERSION = FaceModels().analyzer().model_version
+DEFAULT_MODEL_VERSION = model_version(DetectorSettings(), models.FACENET_SHA256)
 
 
 def _rows(photo_id: str, result: PhotoFaces | PhotoError, version: str) -> tuple[list, list, dict]:
@@ -71,12 +78,12 @@ def _rows(photo_id: str, result: PhotoFaces | PhotoError, version: str) -> tuple
 
 
 def _reused(store, photo_ids: list[str], version: str) -> tuple[pa.Table, pa.Table, pa.Table]:
-    scans = store.reusable(SCANS, photo_ids, version)
+    scans = store.reusable(FACE_SCANS, photo_ids, version)
     if scans is None:
         return SCAN_SCHEMA.empty_table(), DETECTION_SCHEMA.empty_table(), EMBEDDING_SCHEMA.empty_table()
     known = scans["photo_id"].to_pylist()
-    detections = store.reusable("face_detections", known, version)
-    embeddings = store.reusable("face_embeddings", known, version)
+    detections = store.reusable(FACE_DETECTIONS, known, version)
+    embeddings = store.reusable(FACE_EMBEDDINGS, known, version)
     return (
         scans.select(SCAN_SCHEMA.names).cast(SCAN_SCHEMA),
         DETECTION_SCHEMA.empty_table() if detections is None else detections.select(DETECTION_SCHEMA.names).cast(DETECTION_SCHEMA),
@@ -94,29 +101,29 @@ def _checks(detections: pa.Table, embeddings: pa.Table, sizes: dict) -> list[dg.
         or row["x"] + row["width"] > sizes[row["photo_id"]][0] or row["y"] + row["height"] > sizes[row["photo_id"]][1]
     ]
     return [
-        dg.AssetCheckResult(asset_key="face_embeddings", check_name=CHECK_FINITE, passed=finite),
-        dg.AssetCheckResult(asset_key="face_embeddings", check_name=CHECK_PAIRED, passed=not unpaired,
+        dg.AssetCheckResult(asset_key=FACE_EMBEDDINGS, check_name=CHECK_FINITE, passed=finite),
+        dg.AssetCheckResult(asset_key=FACE_EMBEDDINGS, check_name=CHECK_PAIRED, passed=not unpaired,
                             metadata={"unpaired_faces": len(unpaired)}),
-        dg.AssetCheckResult(asset_key="face_detections", check_name=CHECK_BOXES, passed=not outside,
+        dg.AssetCheckResult(asset_key=FACE_DETECTIONS, check_name=CHECK_BOXES, passed=not outside,
                             metadata={"boxes_outside": len(outside)}),
     ]
 
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec("face_detections", deps=["photos"], group_name=FACES_GROUP, kinds={"tensorflow", "parquet"},
+        dg.AssetSpec(FACE_DETECTIONS, deps=[PHOTOS], group_name=FACES_GROUP, kinds={"tensorflow", "parquet"},
                      code_version=DEFAULT_MODEL_VERSION, automation_condition=dg.AutomationCondition.eager(),
                      description="Faces found by MTCNN: box and five landmarks in full-size oriented pixels, "
                                  "confidence, eye ratio (profile) and sharpness."),
-        dg.AssetSpec("face_embeddings", deps=["face_detections"], group_name=FACES_GROUP,
+        dg.AssetSpec(FACE_EMBEDDINGS, deps=[FACE_DETECTIONS], group_name=FACES_GROUP,
                      kinds={"tensorflow", "parquet"}, code_version=DEFAULT_MODEL_VERSION,
                      automation_condition=dg.AutomationCondition.eager(),
                      description="FaceNet-128 embedding of each aligned face, with the model version."),
     ],
     check_specs=[
-        dg.AssetCheckSpec(CHECK_FINITE, asset="face_embeddings"),
-        dg.AssetCheckSpec(CHECK_PAIRED, asset="face_embeddings"),
-        dg.AssetCheckSpec(CHECK_BOXES, asset="face_detections"),
+        dg.AssetCheckSpec(CHECK_FINITE, asset=FACE_EMBEDDINGS),
+        dg.AssetCheckSpec(CHECK_PAIRED, asset=FACE_EMBEDDINGS),
+        dg.AssetCheckSpec(CHECK_BOXES, asset=FACE_DETECTIONS),
     ],
     partitions_def=photo_batches,
     backfill_policy=BACKFILL_POLICY,
@@ -158,11 +165,11 @@ def _face_batch(
     detection_table = pa.concat_tables([pa.Table.from_pylist(detections, DETECTION_SCHEMA), reused_detections])
     embedding_table = pa.concat_tables([pa.Table.from_pylist(embeddings, EMBEDDING_SCHEMA), reused_embeddings])
     scan_table = pa.concat_tables([pa.Table.from_pylist(scans, SCAN_SCHEMA), reused_scans])
-    detections_path = store.write_batch("face_detections", batch_key, detection_table)
-    embeddings_path = store.write_batch("face_embeddings", batch_key, embedding_table)
+    detections_path = store.write_batch(FACE_DETECTIONS, batch_key, detection_table)
+    embeddings_path = store.write_batch(FACE_EMBEDDINGS, batch_key, embedding_table)
     # Last: a scan is what lets a re-run reuse a photo's faces, so it must never exist without them (a kill or a full
     # disk between these writes would otherwise leave photos recorded as faceless for good).
-    store.write_batch(SCANS, batch_key, scan_table)
+    store.write_batch(FACE_SCANS, batch_key, scan_table)
 
     photos_with_faces = int(pc.sum(pc.greater(scan_table["faces"], 0)).as_py() or 0)
     errors = int(pc.sum(pc.is_valid(scan_table["error"])).as_py() or 0)
@@ -172,7 +179,7 @@ def _face_batch(
         for row in detection_table.slice(0, CONTACT_SHEET_FACES).to_pylist()
     ]
     metadata = {
-        "face_detections": {
+        FACE_DETECTIONS: {
             "dagster/row_count": detection_table.num_rows,
             "path": dg.MetadataValue.path(str(detections_path)),
             "photos_scanned": scan_table.num_rows,
@@ -184,7 +191,7 @@ def _face_batch(
             "contact_sheet": picture(grid(tiles), "faces found") if tiles else dg.MetadataValue.md("_(no faces)_"),
             "preview": preview(detection_table, ["face_id", "photo_id", "x", "y", "width", "height", "confidence"]),
         },
-        "face_embeddings": {
+        FACE_EMBEDDINGS: {
             "dagster/row_count": embedding_table.num_rows,
             "path": dg.MetadataValue.path(str(embeddings_path)),
             "model": version,

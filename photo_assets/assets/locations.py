@@ -5,9 +5,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from photo_assets.assets.colours import ANALYSIS_GROUP
 from photo_assets.assets.batches import BACKFILL_POLICY, BatchOutcome, materialize_batches
 from photo_assets.assets.metadata import preview
+from photo_assets.assets.names import ANALYSIS_GROUP, LOCATIONS, PHOTOS
 from photo_assets.partitions import photo_batches
 from photo_assets.resources import GeoData, PhotoLibrary
 
@@ -21,8 +21,8 @@ CHECK_COORDINATES = "coordinates_in_range"
     group_name=ANALYSIS_GROUP,
     kinds={"python", "geopandas", "parquet"},
     code_version=LOCATION_VERSION,
-    deps=["photos"],
-    check_specs=[dg.AssetCheckSpec(CHECK_COORDINATES, asset="locations")],
+    deps=[PHOTOS],
+    check_specs=[dg.AssetCheckSpec(CHECK_COORDINATES, asset=LOCATIONS)],
 )
 def locations(context: dg.AssetExecutionContext, photo_library: PhotoLibrary, geodata: GeoData) -> dg.MaterializeResult:
     """Country (Natural Earth 1:10m, overseas territories under their own GeoNames code; nearest coast within 12
@@ -36,7 +36,7 @@ def locations(context: dg.AssetExecutionContext, photo_library: PhotoLibrary, ge
 
 def _locate_batch(photo_library: PhotoLibrary, geodata: GeoData, batch_key: str) -> BatchOutcome:
     store = photo_library.store()
-    catalog = store.read_batch("photos", batch_key)
+    catalog = store.read_batch(PHOTOS, batch_key)
     located = catalog.filter(pc.and_(pc.is_valid(catalog["latitude"]), pc.is_null(catalog["error"])))
     # A photo stored twice in the batch is located once.
     _, first = np.unique(located["photo_id"].to_numpy(zero_copy_only=False), return_index=True)
@@ -46,7 +46,7 @@ def _locate_batch(photo_library: PhotoLibrary, geodata: GeoData, batch_key: str)
     for position, name in enumerate(["photo_id", "latitude", "longitude"]):
         table = table.add_column(position, name, located[name])
     table = table.append_column("version", pa.array([LOCATION_VERSION] * table.num_rows, pa.string()))
-    path = store.write_batch("locations", batch_key, table)
+    path = store.write_batch(LOCATIONS, batch_key, table)
     latitudes, longitudes = table["latitude"].to_numpy(), table["longitude"].to_numpy()
     in_range = bool(np.all(np.abs(latitudes) <= 90) and np.all(np.abs(longitudes) <= 180))
     countries = table["country"].drop_null().value_counts().to_pylist()

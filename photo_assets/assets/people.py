@@ -11,26 +11,24 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from photo_assets.analysis.people import (
-    FACES_PATH,
-    INDEX_DIR,
-    build_index,
-    cluster_people,
-    load_index,
-    load_previous_faces,
-    save_index,
-    save_people,
-)
+from photo_assets import settings
+from photo_assets.analysis.contact_sheet import FaceTile, contact_sheet
+from photo_assets.analysis.labels import replay
+from photo_assets.analysis.people import build_index, cluster_people
 from photo_assets.assets.metadata import picture, preview
-from photo_assets.contact_sheet import FaceTile, contact_sheet
-from photo_assets.labels import LabelLog, replay
+from photo_assets.assets.names import (
+    FACE_DETECTIONS,
+    FACE_EMBEDDINGS,
+    LABEL_LOG,
+    PEOPLE_GROUP,
+    PEOPLE_POOL,
+    PHOTOS,
+)
 from photo_assets.resources import PhotoLibrary
 from photo_assets.storage import DataStore
+from photo_assets.storage.people import load_index, load_people_faces, save_index, save_people
 
-PEOPLE_GROUP = "people"
-PEOPLE_POOL = "people"
 PEOPLE_VERSION = "people-v1"
 # The contact sheet shows this many people, a row of up to this many faces each: enough to spot a wrong merge.
 SHEET_PEOPLE, SHEET_FACES = 12, 8
@@ -42,7 +40,7 @@ MIN_INDEX_RECALL = 0.4
 def current_embeddings(store: DataStore) -> pa.Table | None:
     """Every face's embedding, each face once, from the model most faces were embedded with (during a model
     upgrade the batches not yet re-run keep the old model's vectors, which must not be compared with the new)."""
-    table = store.read_all("face_embeddings", columns=["face_id", "photo_id", "embedding", "model"])
+    table = store.read_all(FACE_EMBEDDINGS, columns=["face_id", "photo_id", "embedding", "model"])
     if table is None or table.num_rows == 0:
         return None
     counts = table["model"].value_counts().to_pylist()
@@ -57,7 +55,7 @@ def _vectors(table: pa.Table) -> np.ndarray:
 
 
 @dg.asset(
-    deps=["face_embeddings"],
+    deps=[FACE_EMBEDDINGS],
     group_name=PEOPLE_GROUP,
     kinds={"annoy", "numpy"},
     code_version=PEOPLE_VERSION,
@@ -71,7 +69,7 @@ def face_index(photo_library: PhotoLibrary) -> dg.MaterializeResult:
     if embeddings is None:
         return dg.MaterializeResult(metadata={"faces_indexed": 0, "dagster/row_count": 0})
     index = build_index(embeddings["face_id"].to_pylist(), _vectors(embeddings))
-    pointer = save_index(index, Path(photo_library.data_dir) / INDEX_DIR)
+    pointer = save_index(index, photo_library.layout)
     info = index.info
     return dg.MaterializeResult(
         metadata={
@@ -87,18 +85,19 @@ def face_index(photo_library: PhotoLibrary) -> dg.MaterializeResult:
 
 @dg.asset_check(asset=face_index, description=f"recall@10 against brute force on a sample is >= {MIN_INDEX_RECALL}")
 def face_index_recall(photo_library: PhotoLibrary) -> dg.AssetCheckResult:
-    index = load_index(Path(photo_library.data_dir) / INDEX_DIR)
+    index = load_index(photo_library.layout)
     recall = 1.0 if index is None else float(index.info.get("recall_at_10", 0.0))
     return dg.AssetCheckResult(passed=recall >= MIN_INDEX_RECALL, metadata={"recall_at_10": recall})
 
 
 @dg.observable_source_asset(
+    name=LABEL_LOG,
     group_name=PEOPLE_GROUP,
     description="The user's edits (rename, merge, move, reject, undo): an append-only log in the data folder. "
     "Each edit is observed with a new data version, which makes person_clusters stale.",
 )
 def label_log(photo_library: PhotoLibrary) -> dg.DataVersion:
-    return dg.DataVersion(LabelLog(Path(photo_library.data_dir)).version())
+    return dg.DataVersion(photo_library.label_log().version())
 
 
 def _people_sheet(people: pa.Table, faces: pa.Table, store: DataStore, library_dir: Path) -> dg.MetadataValue | None:
@@ -112,10 +111,10 @@ def _people_sheet(people: pa.Table, faces: pa.Table, store: DataStore, library_d
         face_ids = faces.filter(pc.equal(faces["person_id"], person["person_id"]))["face_id"].to_pylist()
         members[person["person_id"]] = face_ids[:SHEET_FACES]
     shown = [face_id for face_ids in members.values() for face_id in face_ids]
-    boxes = store.dataset("face_detections").to_table(
+    boxes = store.dataset(FACE_DETECTIONS).to_table(
         columns=["face_id", "photo_id", "x", "y", "width", "height"], filter=pc.field("face_id").isin(shown)
     )
-    catalog = store.dataset("photos").to_table(
+    catalog = store.dataset(PHOTOS).to_table(
         columns=["photo_id", "path", "width", "height"], filter=pc.field("photo_id").isin(boxes["photo_id"].unique())
     )
     box_of = {row["face_id"]: row for row in boxes.to_pylist()}
@@ -134,7 +133,9 @@ def _people_sheet(people: pa.Table, faces: pa.Table, store: DataStore, library_d
 
 
 @dg.asset(
-    deps=["face_embeddings", face_index, label_log],
+    # Declares every input it reads, so the lineage the UI draws is the data flow: the embeddings and the index to
+    # cluster, the edits to obey, and the boxes and photos of the contact sheet.
+    deps=[FACE_EMBEDDINGS, face_index, label_log, FACE_DETECTIONS, PHOTOS],
     group_name=PEOPLE_GROUP,
     kinds={"numpy", "parquet"},
     code_version=PEOPLE_VERSION,
@@ -147,22 +148,22 @@ def person_clusters(photo_library: PhotoLibrary) -> dg.MaterializeResult:
     linkage on the neighbour graph (index for indexed faces, brute force for faces newer than the index). Writes
     person_clusters/faces.parquet (face_id, photo_id, person_id, person_name, assigned_by, distance) and
     person_clusters/people.parquet (person_id, name, faces, photos, representative face)."""
-    data_dir = Path(photo_library.data_dir)
+    layout = photo_library.layout
     store = photo_library.store()
     embeddings = current_embeddings(store)
     if embeddings is None:
         return dg.MaterializeResult(metadata={"people": 0, "dagster/row_count": 0})
     started = time.monotonic()
-    previous = load_previous_faces(data_dir)
+    previous = load_people_faces(layout)
     # A torn last line (a crash mid-append) or a damaged one is skipped and shown: every other edit still counts.
-    label_reading = LabelLog(data_dir).read()
+    label_reading = photo_library.label_log().read()
     labels = replay(label_reading.edits)
-    index = load_index(data_dir / INDEX_DIR)
+    index = load_index(layout)
     result = cluster_people(
         embeddings["face_id"].to_pylist(), embeddings["photo_id"].to_pylist(), _vectors(embeddings), labels,
         previous=previous, index=index,
     )
-    faces_path, _ = save_people(result, data_dir)
+    faces_path, _ = save_people(result, layout)
     people = result.people.sort_by([("faces", "descending")])
     unknown = int(pc.sum(pc.starts_with(people["name"], "Unknown person ")).as_py() or 0)
     metadata = {
@@ -176,6 +177,7 @@ def person_clusters(photo_library: PhotoLibrary) -> dg.MaterializeResult:
         "seconds": round(time.monotonic() - started, 2),
         "largest_groups": preview(people, ["person_id", "name", "faces", "photos"]),
         "path": dg.MetadataValue.path(str(faces_path)),
+        "review": dg.MetadataValue.url(settings.Settings.from_env().review_url),  # the people pages: name, merge, move, reject
     }
     sheet = _people_sheet(people, result.faces, store, Path(photo_library.library_dir))
     if sheet is not None:
@@ -185,12 +187,11 @@ def person_clusters(photo_library: PhotoLibrary) -> dg.MaterializeResult:
 
 @dg.asset_check(asset=person_clusters, description="Every embedded face has a person, except those marked not a face")
 def every_face_has_a_person(photo_library: PhotoLibrary) -> dg.AssetCheckResult:
-    data_dir = Path(photo_library.data_dir)
     embeddings = current_embeddings(photo_library.store())
-    if embeddings is None or not (data_dir / FACES_PATH).exists():
+    faces = load_people_faces(photo_library.layout)
+    if embeddings is None or faces is None:
         return dg.AssetCheckResult(passed=True, metadata={"faces": 0})
-    faces = pq.read_table(data_dir / FACES_PATH)
-    not_faces = LabelLog(data_dir).state().not_faces
+    not_faces = photo_library.label_log().state().not_faces
     assigned = set(faces.filter(pc.is_valid(faces["person_id"]))["face_id"].to_pylist())
     missing = set(embeddings["face_id"].to_pylist()) - assigned - set(not_faces)
     return dg.AssetCheckResult(passed=not missing, metadata={"faces_without_person": len(missing)})

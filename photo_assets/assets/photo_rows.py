@@ -4,14 +4,15 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
-from photo_assets.library import display_path
+from photo_assets.analysis.catalog import display_path
+from photo_assets.assets.names import PHOTOS
 from photo_assets.resources import PhotoLibrary
 
 
 def analysable_photos(photo_library: PhotoLibrary, batch_key: str) -> dict[str, Path]:
     """photo_id -> absolute path for the batch's catalogued photos without an error (duplicates analysed once)."""
     root, entries = photo_library.manifest(batch_key)
-    catalog = photo_library.store().read_batch("photos", batch_key)
+    catalog = photo_library.store().read_batch(PHOTOS, batch_key)
     fine = pc.is_null(catalog["error"])
     real_paths = {display_path(entry.path): entry.path for entry in entries}
     photos: dict[str, Path] = {}

@@ -17,20 +17,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from photo_assets.analysis.people import FACES_PATH, PEOPLE_PATH
+from photo_assets.analysis.catalog import display_path
 from photo_assets.analysis.xmp import FaceRegion, MalformedSidecar, PhotoTags, merge_sidecar
 from photo_assets.assets.batches import BACKFILL_POLICY, BatchOutcome, materialize_batches
 from photo_assets.assets.metadata import preview
-from photo_assets.library import display_path, write_atomically
+from photo_assets.assets.names import COLOR_HISTOGRAMS, FACE_DETECTIONS, LOCATIONS, PERSON_CLUSTERS, PHOTOS
 from photo_assets.partitions import photo_batches
 from photo_assets.resources import PhotoLibrary
-from photo_assets.storage import DataStore
+from photo_assets.storage import DataLayout, DataStore, write_atomically
+from photo_assets.storage.layout import XMP_SIDECAR_LOG, XMP_SUFFIX
+from photo_assets.storage.people import load_people, load_people_faces
 
 XMP_GROUP = "sidecars"
 XMP_VERSION = "xmp-v1-mwg-mp-iptc-lr"
-SIDECAR_DIR = "xmp_sidecars"
-SIDECAR_LOG = "xmp_sidecar_log"
-SIDECAR_SUFFIX = ".xmp"
 # Colours worth a keyword: the photo's largest ones, each at least this share of it.
 COLOUR_KEYWORD_MIN_SHARE = 0.15
 COLOUR_KEYWORDS = 3
@@ -45,8 +44,8 @@ CHECK_NO_ERRORS = "every_sidecar_written"
 def sidecar_path(photo_library: PhotoLibrary, relative: str) -> Path:
     """Where the sidecar of the library file `relative` goes: the mirror tree, or beside the photo when opted in."""
     if photo_library.xmp_beside_photos:
-        return Path(photo_library.library_dir) / f"{relative}{SIDECAR_SUFFIX}"
-    return Path(photo_library.data_dir) / SIDECAR_DIR / f"{relative}{SIDECAR_SUFFIX}"
+        return Path(photo_library.library_dir) / f"{relative}{XMP_SUFFIX}"
+    return photo_library.layout.sidecar(relative)
 
 
 @dg.asset(
@@ -55,7 +54,7 @@ def sidecar_path(photo_library: PhotoLibrary, relative: str) -> Path:
     group_name=XMP_GROUP,
     kinds={"python", "xmp"},
     code_version=XMP_VERSION,
-    deps=["photos", "locations", "color_histograms", "person_clusters"],
+    deps=[PHOTOS, LOCATIONS, COLOR_HISTOGRAMS, PERSON_CLUSTERS],
     # A rename re-clusters people, and every batch's sidecars follow; so does a batch's own new analysis.
     automation_condition=dg.AutomationCondition.eager(),
     check_specs=[dg.AssetCheckSpec(CHECK_NO_ERRORS, asset="xmp_sidecars")],
@@ -74,14 +73,14 @@ def _read_batch_or_none(store: DataStore, asset: str, batch_key: str) -> pa.Tabl
 
 
 def _places(store: DataStore, batch_key: str) -> dict[str, dict]:
-    table = _read_batch_or_none(store, "locations", batch_key)
+    table = _read_batch_or_none(store, LOCATIONS, batch_key)
     if table is None:
         return {}
     return {row["photo_id"]: row for row in table.select(["photo_id", "country", "country_code", "city"]).to_pylist()}
 
 
 def _colours(store: DataStore, batch_key: str) -> dict[str, list[str]]:
-    table = _read_batch_or_none(store, "color_histograms", batch_key)
+    table = _read_batch_or_none(store, COLOR_HISTOGRAMS, batch_key)
     if table is None:
         return {}
     kept = table.filter(pc.and_(pc.is_null(table["error"]), pc.greater_equal(table["score"], COLOUR_KEYWORD_MIN_SHARE)))
@@ -94,21 +93,20 @@ def _colours(store: DataStore, batch_key: str) -> dict[str, list[str]]:
 
 
 def _named_faces(
-    store: DataStore, data_dir: Path, photo_ids: list[str], unnamed: bool = False
+    store: DataStore, layout: DataLayout, photo_ids: list[str], unnamed: bool = False
 ) -> dict[str, list[FaceRegion]]:
     """Per photo, its faces whose person the user named, with their boxes (oriented pixels); with `unnamed`, the
     faces of unknown people too, with no name."""
-    if not (data_dir / FACES_PATH).exists() or not (data_dir / PEOPLE_PATH).exists():
+    faces, people = load_people_faces(layout), load_people(layout)
+    if faces is None or people is None:
         return {}
-    people = pq.read_table(data_dir / PEOPLE_PATH, columns=["person_id", "name", "named"])
     named = people.filter(pc.equal(people["named"], True))
     names = dict(zip(named["person_id"].to_pylist(), named["name"].to_pylist()))
-    faces = pq.read_table(data_dir / FACES_PATH, columns=["face_id", "photo_id", "person_id"])
-    faces = faces.filter(pc.is_in(faces["photo_id"], pa.array(photo_ids, pa.string())))
+    faces = faces.select(["face_id", "photo_id", "person_id"]).filter(pc.is_in(faces["photo_id"], pa.array(photo_ids, pa.string())))
     if not unnamed:
         faces = faces.filter(pc.is_in(faces["person_id"], pa.array(list(names), pa.string())))
     faces = faces.filter(pc.is_valid(faces["person_id"]))  # a face the user said is no face is not a region
-    detections = store.dataset("face_detections")
+    detections = store.dataset(FACE_DETECTIONS)
     if not faces.num_rows or detections is None:
         return {}
     boxes = detections.to_table(
@@ -149,14 +147,13 @@ def write_sidecar(target: Path, tags: PhotoTags, beside_photo: bool) -> str:
 
 def _sidecar_batch(photo_library: PhotoLibrary, batch_key: str) -> BatchOutcome:
     store = photo_library.store()
-    data_dir = Path(photo_library.data_dir)
-    catalog = store.read_batch("photos", batch_key)
+    catalog = store.read_batch(PHOTOS, batch_key)
     catalog = catalog.filter(pc.is_null(catalog["error"]))
     _, entries = photo_library.manifest(batch_key)
     real_paths = {display_path(entry.path): entry.path for entry in entries}
     photo_ids = sorted(set(catalog["photo_id"].to_pylist()))
     places, colours = _places(store, batch_key), _colours(store, batch_key)
-    faces = _named_faces(store, data_dir, photo_ids, photo_library.xmp_unnamed_regions)
+    faces = _named_faces(store, photo_library.layout, photo_ids, photo_library.xmp_unnamed_regions)
     rows = []
     for photo in catalog.sort_by("path").to_pylist():
         relative = real_paths.get(photo["path"], photo["path"])
@@ -183,7 +180,7 @@ def _sidecar_batch(photo_library: PhotoLibrary, batch_key: str) -> BatchOutcome:
             row |= {"status": FAILED, "error": f"cannot write {display_path(str(target))}: {error.strerror or error}"}
         rows.append(row)
     table = pa.Table.from_pylist(rows, schema=LOG_SCHEMA)
-    path = store.write_batch(SIDECAR_LOG, batch_key, table)
+    path = store.write_batch(XMP_SIDECAR_LOG, batch_key, table)
     statuses = table["status"].to_pylist()
     failed = statuses.count(FAILED)
     metadata = {

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
+from photo_assets import models, settings
 from photo_assets.analysis.faces import EMBED_BATCH_SIZE, DetectorSettings, FaceAnalyzer
 
 DEFAULTS = DetectorSettings()
 
 
 class FaceModels(dg.ConfigurableResource):
-    """Detector settings (the reference's, see DetectorSettings) and the embedding batch size. Changing a setting
-    changes the faces' model version: their rows are recomputed, never mixed with the old ones."""
+    """Where the weights are, the detector settings (the reference's, see DetectorSettings) and the embedding batch
+    size. Changing a setting changes the faces' model version: their rows are recomputed, never mixed with the old."""
 
+    models_dir: str = str(settings.DEFAULT_MODELS)
     min_face_size: int = DEFAULTS.min_face_size
     threshold_pnet: float = DEFAULTS.threshold_pnet
     threshold_rnet: float = DEFAULTS.threshold_rnet
@@ -23,7 +27,7 @@ class FaceModels(dg.ConfigurableResource):
     embed_batch_size: int = EMBED_BATCH_SIZE
 
     def analyzer(self) -> FaceAnalyzer:
-        settings = DetectorSettings(
+        detector = DetectorSettings(
             min_face_size=self.min_face_size,
             threshold_pnet=self.threshold_pnet,
             threshold_rnet=self.threshold_rnet,
@@ -32,4 +36,4 @@ class FaceModels(dg.ConfigurableResource):
             min_confidence=self.min_confidence,
             detect_max_side=self.detect_max_side,
         )
-        return FaceAnalyzer(settings)
+        return models.face_analyzer(Path(self.models_dir), detector)

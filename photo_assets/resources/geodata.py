@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
 import dagster as dg
 
-# The committed files (geodata/README.md); PHOTO_ASSETS_GEODATA points elsewhere (docs/scale-out.md).
-GEODATA_ENV = "PHOTO_ASSETS_GEODATA"
-DEFAULT_GEODATA_DIR = Path(__file__).resolve().parents[2] / "geodata"
+from photo_assets import settings
 
 
 @lru_cache(maxsize=2)
@@ -21,12 +18,9 @@ def _load(directory: str):
 
 
 class GeoData(dg.ConfigurableResource):
-    """The geodata files (default: $PHOTO_ASSETS_GEODATA, else the repo's geodata/)."""
+    """The geodata files (settings: PHOTO_ASSETS_GEODATA, else the repo's geodata/)."""
 
-    geodata_dir: str = ""
-
-    def directory(self) -> Path:
-        return Path(self.geodata_dir or os.environ.get(GEODATA_ENV) or DEFAULT_GEODATA_DIR).resolve()
+    geodata_dir: str = str(settings.DEFAULT_GEODATA)
 
     def index(self):
-        return _load(str(self.directory()))
+        return _load(str(Path(self.geodata_dir).resolve()))

@@ -1,0 +1,148 @@
+"""The face index: an Annoy forest over unit vectors, with each indexed face's nearest neighbours recorded at build
+time, and exact brute-force neighbours for what the index does not hold. Persistence is photo_assets.storage.people.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from annoy import AnnoyIndex
+
+from photo_assets.analysis.people.vectors import fingerprints, normalise
+
+# Annoy forest and queries, chosen by bench/people_scale.py --trees-sweep at 100k generated faces: recall@10 grows
+# with the nodes a query inspects (search_k) far more than with trees (10 -> 20 trees: 0.63 -> 0.66), while
+# person_clusters' result does not move (BCubed F 0.905-0.910 from recall 0.35 to 0.66: any few same-person
+# neighbours are enough to find a person). 10 trees keep the file and the build small; 40 x k nodes per query buy
+# the recall that is cheap.
+INDEX_TREES = 10
+SEARCH_K_PER_NEIGHBOUR = 40
+# Neighbours per face in the clustering graph; lfw_dev's result is the same from 3 to 20.
+NEIGHBOURS = 10
+# Brute force works in blocks of queries holding at most this many similarities (64 MB, plus sorting scratch).
+BRUTE_FORCE_BLOCK_ELEMENTS = 16_000_000
+# Faces sampled to measure the index's recall@10 against brute force.
+RECALL_SAMPLE = 500
+RECALL_AT = 10
+# Annoy's trees are random: a fixed seed makes a rebuild of the same faces the same index.
+ANNOY_SEED = 1
+
+
+@dataclass
+class FaceIndex:
+    """An Annoy forest over normalised embeddings, which face each item is, and each item's nearest items."""
+
+    annoy: AnnoyIndex
+    face_ids: np.ndarray  # str, item order
+    fingerprints: np.ndarray  # uint64 per item
+    neighbours: np.ndarray  # (items, NEIGHBOURS) int32 item numbers, -1 where fewer exist
+    distances: np.ndarray  # (items, NEIGHBOURS) float32 euclidean distances
+    info: dict
+
+    def __len__(self) -> int:
+        return len(self.face_ids)
+
+
+def new_annoy(vectors: np.ndarray, trees: int) -> AnnoyIndex:
+    annoy = AnnoyIndex(vectors.shape[1], "euclidean")
+    annoy.set_seed(ANNOY_SEED)
+    for item, vector in enumerate(vectors):
+        annoy.add_item(item, vector)
+    annoy.build(trees, n_jobs=-1)
+    return annoy
+
+
+def query_all(annoy: AnnoyIndex, queries, k: int, by_item: bool) -> tuple[np.ndarray, np.ndarray]:
+    """k nearest items for each query (an item number or a vector), on every core: Annoy releases the GIL."""
+    search_k = SEARCH_K_PER_NEIGHBOUR * k
+    lookup = annoy.get_nns_by_item if by_item else annoy.get_nns_by_vector
+    found = np.full((len(queries), k), -1, dtype=np.int32)
+    distances = np.full((len(queries), k), np.inf, dtype=np.float32)
+
+    def fill(row: int) -> None:
+        query = int(queries[row]) if by_item else queries[row]
+        items, dists = lookup(query, k + 1 if by_item else k, search_k, True)
+        if by_item:  # drop the item itself (usually first; ties may move it)
+            keep = [position for position, item in enumerate(items) if item != query][:k]
+            items, dists = [items[p] for p in keep], [dists[p] for p in keep]
+        found[row, : len(items)] = items
+        distances[row, : len(dists)] = dists
+
+    with ThreadPoolExecutor() as pool:
+        list(pool.map(fill, range(len(queries)), chunksize=256))
+    return found, distances
+
+
+def brute_force_neighbours(
+    queries: np.ndarray,
+    vectors: np.ndarray,
+    k: int,
+    exclude: np.ndarray | None = None,
+    max_squared: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest rows of `vectors` for each query (unit vectors), exactly, in blocks; `exclude[i]` is query i's
+    own row (or -1), and rows farther than `max_squared` (squared distance) are not wanted. Returns (rows,
+    distances), both (queries, k), -1 / inf where fewer exist."""
+    found = np.full((len(queries), k), -1, dtype=np.int32)
+    distances = np.full((len(queries), k), np.inf, dtype=np.float32)
+    k_eff = min(k, len(vectors) - (exclude is not None))
+    if k_eff <= 0:
+        return found, distances
+    rows_per_block = max(1, BRUTE_FORCE_BLOCK_ELEMENTS // len(vectors))
+    for start in range(0, len(queries), rows_per_block):
+        block = queries[start : start + rows_per_block]
+        similarity = block @ vectors.T
+        if exclude is not None:
+            own = exclude[start : start + len(block)]
+            similarity[np.flatnonzero(own >= 0), own[own >= 0]] = -np.inf
+        if max_squared is None:
+            top = np.argpartition(-similarity, k_eff - 1, axis=1)[:, :k_eff]
+            rows = np.repeat(np.arange(len(block)), k_eff)
+            columns = top.ravel()
+        else:  # near pairs are few: picking them out beats partitioning every row
+            rows, columns = np.nonzero(similarity > 1.0 - max_squared / 2.0)
+        values = similarity[rows, columns]
+        order = np.lexsort((columns, -values, rows))
+        rows, columns, values = rows[order], columns[order], values[order]
+        rank = np.arange(len(rows)) - np.searchsorted(rows, rows)  # position within its query's row
+        keep = rank < k_eff
+        found[start + rows[keep], rank[keep]] = columns[keep]
+        distances[start + rows[keep], rank[keep]] = np.sqrt(np.maximum(2.0 - 2.0 * values[keep], 0.0))
+    return found, distances
+
+
+def index_recall(index: FaceIndex, vectors: np.ndarray, sample: int = RECALL_SAMPLE, k: int = RECALL_AT) -> float:
+    """Share of the true k nearest neighbours (brute force) that the index returns, over a fixed sample of items."""
+    if len(index) < 2:
+        return 1.0
+    chosen = np.random.default_rng(0).choice(len(index), size=min(sample, len(index)), replace=False)
+    k = min(k, len(index) - 1)
+    found, _ = query_all(index.annoy, chosen, k, by_item=True)
+    truth, _ = brute_force_neighbours(vectors[chosen], vectors, k, exclude=chosen)
+    hits = sum(len(set(row) & set(true_row)) for row, true_row in zip(found.tolist(), truth.tolist()))
+    return hits / (len(chosen) * k)
+
+
+def build_index(face_ids, embeddings: np.ndarray, trees: int = INDEX_TREES) -> FaceIndex:
+    """Index the faces and record each one's nearest indexed faces; `info` holds what the UI shows."""
+    started = time.monotonic()
+    vectors = normalise(embeddings)
+    annoy = new_annoy(vectors, trees)
+    built = time.monotonic()
+    neighbours, distances = query_all(annoy, np.arange(len(vectors)), NEIGHBOURS, by_item=True)
+    index = FaceIndex(
+        annoy, np.asarray(face_ids, dtype=object), fingerprints(vectors), neighbours, distances, info={}
+    )
+    index.info = {
+        "faces": len(vectors),
+        "trees": trees,
+        "neighbours": NEIGHBOURS,
+        "tree_build_seconds": round(built - started, 3),
+        "build_seconds": round(time.monotonic() - started, 3),
+        "built_at": time.time(),
+    }
+    index.info[f"recall_at_{RECALL_AT}"] = round(index_recall(index, vectors), 4)
+    return index

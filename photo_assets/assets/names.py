@@ -1,0 +1,28 @@
+"""Every asset, group and pool name of the Dagster layer, spelled once. Per-batch assets are named as the datasets
+they write (photo_assets.storage.layout)."""
+
+import dagster as dg
+
+from photo_assets.storage.layout import COLOR_HISTOGRAMS, FACE_DETECTIONS, FACE_EMBEDDINGS, LOCATIONS, PHOTOS
+
+FACE_INDEX = "face_index"
+LABEL_LOG = "label_log"
+PERSON_CLUSTERS = "person_clusters"
+
+PHOTOS_KEY = dg.AssetKey(PHOTOS)
+COLOR_HISTOGRAMS_KEY = dg.AssetKey(COLOR_HISTOGRAMS)
+LOCATIONS_KEY = dg.AssetKey(LOCATIONS)
+FACE_DETECTIONS_KEY = dg.AssetKey(FACE_DETECTIONS)
+FACE_EMBEDDINGS_KEY = dg.AssetKey(FACE_EMBEDDINGS)
+FACE_INDEX_KEY = dg.AssetKey(FACE_INDEX)
+LABEL_LOG_KEY = dg.AssetKey(LABEL_LOG)
+PERSON_CLUSTERS_KEY = dg.AssetKey(PERSON_CLUSTERS)
+
+CATALOG_GROUP = "catalog"
+ANALYSIS_GROUP = "analysis"
+FACES_GROUP = "faces"
+PEOPLE_GROUP = "people"
+
+# Concurrency pools (limits in dagster_home/dagster.yaml): one face step and one people step at a time across runs.
+FACE_POOL = "face_models"
+PEOPLE_POOL = "people"

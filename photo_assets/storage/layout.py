@@ -1,0 +1,118 @@
+"""The data folder's layout: every path under it is built here and nowhere else.
+
+```
+<data>/
+  library.sqlite                  the scanner's state: one row per file, which batch it is in
+  batches/<batch_key>.json        each batch's manifest: the files it holds, as recorded when it was cut
+  <asset>/<batch_key>.parquet     per-batch datasets (photos, color_histograms, locations, face_detections, ...)
+  _retired/<asset>/*.parquet      rows of photos that left a batch, kept for reuse by content hash
+  face_index/current.json         the face index build in use, and its files (index-*.ann, faces-*.parquet)
+  person_clusters/faces.parquet   every face's person; people.parquet: one row per person; suggestions.parquet:
+                                  ranked "same person?" pairs
+  labels/label_log.jsonl          the user's edits, append-only
+  review_cache/faces|photos/      face crops and photo previews of the review pages, by face and photo id
+  xmp_sidecars/<path>.xmp         the XMP sidecar of each photo, mirroring the library's tree (other tools read it)
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+# Per-batch datasets, each named as the asset that writes it.
+PHOTOS = "photos"
+COLOR_HISTOGRAMS = "color_histograms"
+LOCATIONS = "locations"
+FACE_DETECTIONS = "face_detections"
+FACE_EMBEDDINGS = "face_embeddings"
+# Which photos were scanned with which model, faces or not: lets a re-run reuse a photo that has no faces too.
+FACE_SCANS = "_face_scans"
+# What each batch's sidecar writes did, per photo (written, unchanged, error).
+XMP_SIDECAR_LOG = "xmp_sidecar_log"
+XMP_SIDECARS_DIR = "xmp_sidecars"
+XMP_SUFFIX = ".xmp"
+RETIRED_DIR = "_retired"
+MANIFEST_DIR = "batches"
+SCANNER_DATABASE = "library.sqlite"
+INDEX_DIR = "face_index"
+INDEX_POINTER = "current.json"
+CLUSTERS_DIR = "person_clusters"
+LABEL_LOG = "labels/label_log.jsonl"
+REVIEW_CACHE_DIR = "review_cache"
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    """Where each kind of output lives in one data folder."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    # -- per-batch datasets ------------------------------------------------------------------------------------------
+
+    def asset_dir(self, asset: str) -> Path:
+        return self.root / asset
+
+    def batch_file(self, asset: str, batch_key: str) -> Path:
+        return self.asset_dir(asset) / f"{batch_key}.parquet"
+
+    def retired_dir(self, asset: str) -> Path:
+        return self.root / RETIRED_DIR / asset
+
+    # -- the scanner -------------------------------------------------------------------------------------------------
+
+    @property
+    def scanner_database(self) -> Path:
+        return self.root / SCANNER_DATABASE
+
+    @property
+    def manifest_dir(self) -> Path:
+        return self.root / MANIFEST_DIR
+
+    def manifest(self, batch_key: str) -> Path:
+        return self.manifest_dir / f"{batch_key}.json"
+
+    # -- whole-library outputs ---------------------------------------------------------------------------------------
+
+    @property
+    def index_dir(self) -> Path:
+        return self.root / INDEX_DIR
+
+    @property
+    def index_pointer(self) -> Path:
+        return self.index_dir / INDEX_POINTER
+
+    @property
+    def clusters_dir(self) -> Path:
+        return self.root / CLUSTERS_DIR
+
+    @property
+    def people_faces(self) -> Path:
+        return self.clusters_dir / "faces.parquet"
+
+    @property
+    def people(self) -> Path:
+        return self.clusters_dir / "people.parquet"
+
+    @property
+    def suggestions(self) -> Path:
+        return self.clusters_dir / "suggestions.parquet"
+
+    @property
+    def label_log(self) -> Path:
+        return self.root / LABEL_LOG
+
+    @property
+    def review_cache(self) -> Path:
+        return self.root / REVIEW_CACHE_DIR
+
+    @property
+    def xmp_sidecars(self) -> Path:
+        return self.root / XMP_SIDECARS_DIR
+
+    def sidecar(self, relative: str) -> Path:
+        """The mirror tree's sidecar of the library file at `relative`."""
+        return self.xmp_sidecars / f"{relative}{XMP_SUFFIX}"

@@ -1,0 +1,93 @@
+"""Whole-library outputs: the face index build in use and the person_clusters tables, each switched atomically.
+
+The index: a build's files are written under fresh names beside the old ones, then `current.json` is replaced in one
+rename to point at them; a reader holding the previous build keeps working. The people: faces.parquet and
+people.parquet at fixed paths, each replaced atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from annoy import AnnoyIndex
+
+from photo_assets.analysis.people import FaceIndex, PeopleResult
+from photo_assets.storage.atomic import write_atomically
+from photo_assets.storage.datasets import write_parquet
+from photo_assets.storage.layout import DataLayout
+
+
+def save_index(index: FaceIndex, layout: DataLayout) -> Path:
+    """Write a build's files under fresh names, then switch `current.json` to them in one atomic rename; builds
+    older than the previous one are removed (a reader still holding the previous one keeps working)."""
+    directory = layout.index_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = f"{time.time_ns()}"
+    annoy_name, faces_name = f"index-{stamp}.ann", f"faces-{stamp}.parquet"
+    temporary = directory / f".{annoy_name}.tmp"
+    index.annoy.save(str(temporary))
+    temporary.rename(directory / annoy_name)
+    k = index.neighbours.shape[1]
+    table = pa.table(
+        {
+            "face_id": pa.array(index.face_ids.tolist(), pa.string()),
+            "fingerprint": pa.array(index.fingerprints, pa.uint64()),
+            "neighbours": pa.FixedSizeListArray.from_arrays(pa.array(index.neighbours.ravel()), k),
+            "distances": pa.FixedSizeListArray.from_arrays(pa.array(index.distances.ravel()), k),
+        }
+    )
+    write_parquet(directory / faces_name, table)
+    pointer = layout.index_pointer
+    previous = json.loads(pointer.read_text()) if pointer.exists() else None
+    document = {"index_file": annoy_name, "faces_file": faces_name, "dims": int(index.annoy.f), **index.info}
+    write_atomically(pointer, json.dumps(document, indent=1).encode())
+    keep = {annoy_name, faces_name} | ({previous["index_file"], previous["faces_file"]} if previous else set())
+    for old in [*directory.glob("index-*.ann"), *directory.glob("faces-*.parquet")]:
+        if old.name not in keep:
+            old.unlink(missing_ok=True)
+    return pointer
+
+
+def load_index(layout: DataLayout) -> FaceIndex | None:
+    """The current build, memory-mapped; None before the first build."""
+    pointer, directory = layout.index_pointer, layout.index_dir
+    if not pointer.exists():
+        return None
+    document = json.loads(pointer.read_text())
+    annoy = AnnoyIndex(document["dims"], "euclidean")
+    annoy.load(str(directory / document["index_file"]))
+    table = pq.read_table(directory / document["faces_file"])
+    k = table.schema.field("neighbours").type.list_size
+    rows = table.num_rows
+    info = {key: value for key, value in document.items() if key not in {"index_file", "faces_file", "dims"}}
+    return FaceIndex(
+        annoy,
+        np.asarray(table["face_id"].to_pylist(), dtype=object),
+        table["fingerprint"].to_numpy(),
+        pc.list_flatten(table["neighbours"]).to_numpy().reshape(rows, k).astype(np.int32),
+        pc.list_flatten(table["distances"]).to_numpy().reshape(rows, k).astype(np.float32),
+        info,
+    )
+
+
+def save_people(result: PeopleResult, layout: DataLayout) -> tuple[Path, Path]:
+    """Write both tables to their fixed paths, each atomically (faces first: it is what the next run reads)."""
+    write_parquet(layout.people_faces, result.faces)
+    write_parquet(layout.people, result.people)
+    return layout.people_faces, layout.people
+
+
+def load_people_faces(layout: DataLayout) -> pa.Table | None:
+    """The last run's faces table (every face's person), or None before the first run."""
+    return pq.read_table(layout.people_faces) if layout.people_faces.exists() else None
+
+
+def load_people(layout: DataLayout) -> pa.Table | None:
+    """The last run's people table, or None before the first run."""
+    return pq.read_table(layout.people) if layout.people.exists() else None

@@ -1,0 +1,293 @@
+"""Faces on real photos with the real models: detection, EXIF orientation, deepface equivalence, identity, memory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+from skimage import data as skimage_data
+
+from photo_assets import models
+from photo_assets.analysis import faces as faces_module
+from photo_assets.analysis.faces import EMBEDDING_SIZE, FaceAnalyzer, PhotoFaces, face_id
+from photo_assets.analysis.images import EXIF_ORIENTATION, PhotoError, open_oriented
+from photo_assets.settings import Settings
+
+MIN_AUC = 0.99
+# Re-encoding turned pixels as JPEG moves MTCNN's box and landmarks by a few pixels of the detection copy: up to
+# ~1% of the face's height on couple.jpg. A box in the wrong frame would be off by hundreds of pixels.
+BOX_TOLERANCE = 0.02
+# The same crops through the network one by one (deepface) or in a batch (us): equal but for float rounding.
+DEEPFACE_EMBEDDING_TOLERANCE = 1e-3
+# The reference's (and deepface's) same-person threshold on raw FaceNet-128 distances.
+REFERENCE_SAME_PERSON_DISTANCE = 10.0
+# One face re-encoded or turned moves its embedding by ~1-2 (box jitter); photos of one person are ~7.5 apart.
+SAME_FACE_DISTANCE = 3.0
+PEAK_RSS_LIMIT_BYTES = 3 * 1024**3
+# A 40 MP photo (the largest sensors in phones) with a 1200 x 800 portrait pasted in: a ~270 px face.
+LARGE_PHOTO_SIZE = (7300, 5500)
+
+
+@pytest.fixture(scope="session")
+def analyzer() -> FaceAnalyzer:
+    analyzer = models.face_analyzer(Settings.from_env().models_dir)
+    analyzer.load()
+    return analyzer
+
+
+@pytest.fixture(scope="module")
+def deepface_dir(shared_dir: Path) -> Path:
+    return shared_dir / "faces" / "deepface"
+
+
+@pytest.fixture(scope="module")
+def identities(deepface_dir: Path) -> dict[str, list[str]]:
+    return json.loads((deepface_dir / "identities.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def identity_results(analyzer: FaceAnalyzer, deepface_dir: Path, identities) -> dict[str, PhotoFaces]:
+    names = sorted({name for photos in identities.values() for name in photos})
+    results = dict(analyzer.analyse((name, deepface_dir / name) for name in names))
+    assert all(isinstance(result, PhotoFaces) for result in results.values())
+    return results
+
+
+def _auc(positives: np.ndarray, negatives: np.ndarray) -> float:
+    """Probability that a random same-person distance is below a random different-person one (ties count half)."""
+    below = (positives[:, None] < negatives[None, :]).sum()
+    ties = (positives[:, None] == negatives[None, :]).sum()
+    return float((below + 0.5 * ties) / (len(positives) * len(negatives)))
+
+
+def test_facenet_holds_the_fetched_weights(analyzer: FaceAnalyzer):
+    """Keras loads the full-model file into deepface's architecture layer by layer, in order: every tensor arrives."""
+    import h5py
+
+    network_weights = [weights for layer in faces_module._facenet(analyzer.weights.path).layers for weights in layer.get_weights()]
+    with h5py.File(models.verify_facenet_weights(Settings.from_env().models_dir), "r") as weights_file:
+        group = weights_file["model_weights"]
+        layers = [group[name] for name in group.attrs["layer_names"]]
+        stored = [layer[name][()] for layer in layers for name in layer.attrs["weight_names"]]
+    assert len(network_weights) == len(stored)
+    for loaded, expected in zip(network_weights, stored):
+        np.testing.assert_array_equal(loaded, expected)
+
+
+def test_missing_weights_raise_the_setup_error_without_downloading(tmp_path: Path):
+    script = textwrap.dedent(
+        """
+        import sys
+        from photo_assets.models import WeightsMissingError, face_analyzer
+        from photo_assets.settings import Settings
+        try:
+            face_analyzer(Settings.from_env().models_dir).load()
+        except WeightsMissingError as error:
+            print(error)
+            sys.exit(0)
+        sys.exit("loaded without weights")
+        """
+    )
+    environment = {"PHOTO_ASSETS_MODELS": str(tmp_path), "PATH": ""}
+    done = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert models.SETUP_COMMAND in done.stdout
+    assert not any(tmp_path.rglob("*.h5"))
+
+
+def test_importing_the_module_does_not_import_tensorflow():
+    script = "import sys, photo_assets.analysis.faces; sys.exit('tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", script]).returncode == 0
+
+
+def test_a_face_is_found_in_every_identity_photo(identity_results):
+    faceless = [name for name, result in identity_results.items() if not result.faces]
+    assert not faceless
+
+
+def test_same_person_is_closer_than_different_people(identity_results, identities):
+    # The most confident face of each photo is the labelled person's: each photo is a portrait of them.
+    people, vectors = [], []
+    for person, names in identities.items():
+        for name in names:
+            people.append(person)
+            vectors.append(identity_results[name].embeddings[0])
+    vectors = np.array(vectors)
+    assert vectors.shape[1] == EMBEDDING_SIZE and vectors.dtype == np.float32
+    distances = np.linalg.norm(vectors[:, None, :] - vectors[None, :, :], axis=-1)
+    same = np.array(people)[:, None] == np.array(people)[None, :]
+    upper = np.triu(np.ones_like(same), k=1)
+    auc = _auc(distances[same & upper], distances[~same & upper])
+    print(f"same-person vs different-person ROC AUC: {auc:.4f} over {int(upper.sum())} pairs")
+    assert auc >= MIN_AUC
+
+
+def test_several_faces_in_one_photo(analyzer: FaceAnalyzer, deepface_dir: Path):
+    names = ("couple.jpg", "selfie-many-people.jpg")
+    results = dict(analyzer.analyse([(name, deepface_dir / name) for name in names]))
+    couple, selfie = results["couple.jpg"], results["selfie-many-people.jpg"]
+    assert len(couple.faces) == 2
+    assert len(selfie.faces) >= 4
+    assert couple.embeddings.shape == (2, EMBEDDING_SIZE)
+    assert np.linalg.norm(couple.embeddings[0] - couple.embeddings[1]) > REFERENCE_SAME_PERSON_DISTANCE
+    ids = [face_id(name, face) for name in names for face in results[name].faces]
+    assert len(set(ids)) == len(ids)
+    # Deterministic: the same photo gives the same boxes, so the same face ids, run after run.
+    ((_, again),) = analyzer.analyse([("couple.jpg", deepface_dir / "couple.jpg")])
+    assert [face_id("couple.jpg", face) for face in again.faces] == ids[: len(couple.faces)]
+
+
+def test_quality_signals(analyzer: FaceAnalyzer, deepface_dir: Path, tmp_path: Path):
+    blurred = tmp_path / "blurred.png"
+    Image.open(deepface_dir / "img22.jpg").filter(ImageFilter.GaussianBlur(3)).save(blurred)
+    results = dict(analyzer.analyse([("sharp", deepface_dir / "img22.jpg"), ("blurred", blurred)]))
+    sharp, soft = results["sharp"], results["blurred"]
+    assert sharp.faces and soft.faces
+    assert soft.sharpness[0] < sharp.sharpness[0] / 2
+    face = sharp.faces[0]
+    assert face.size == min(face.width, face.height) > 100
+    assert 0.3 < face.eye_ratio < 0.6  # a frontal face
+
+
+@pytest.mark.parametrize(
+    "picture",
+    [
+        pytest.param(lambda: Image.fromarray(skimage_data.coffee()), id="coffee"),
+        pytest.param(lambda: Image.fromarray(skimage_data.chelsea()), id="cat"),
+        pytest.param(
+            lambda: Image.fromarray(np.linspace(0, 255, 1200 * 900 * 3).reshape(900, 1200, 3).astype(np.uint8)),
+            id="gradient",
+        ),
+        pytest.param(lambda: Image.new("RGB", (8, 5), "white"), id="tiny"),
+    ],
+)
+def test_photos_without_faces(analyzer: FaceAnalyzer, tmp_path: Path, picture):
+    path = tmp_path / "photo.png"
+    picture().save(path)
+    ((_, result),) = analyzer.analyse([("photo", path)])
+    assert result.faces == ()
+    assert result.embeddings.shape == (0, EMBEDDING_SIZE)
+
+
+@pytest.mark.parametrize("orientation, stored_turn", [(6, Image.Transpose.ROTATE_90), (8, Image.Transpose.ROTATE_270)])
+def test_boxes_are_in_the_oriented_frame(
+    analyzer: FaceAnalyzer, deepface_dir: Path, tmp_path: Path, orientation: int, stored_turn: Image.Transpose
+):
+    upright = open_oriented(deepface_dir / "couple.jpg")
+    upright_path, turned_path = tmp_path / "upright.jpg", tmp_path / "turned.jpg"
+    upright.save(upright_path, quality=95)
+    # Stored sideways with the tag that turns it back: the oriented view is the upright photo.
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = orientation
+    upright.transpose(stored_turn).save(turned_path, quality=95, exif=exif)
+    assert open_oriented(turned_path).size == upright.size
+
+    results = dict(analyzer.analyse([("upright", upright_path), ("turned", turned_path)]))
+    expected, turned = results["upright"], results["turned"]
+    assert (turned.width, turned.height) == upright.size
+    assert len(turned.faces) == len(expected.faces) == 2
+    for face, reference in zip(sorted(turned.faces, key=lambda f: f.x), sorted(expected.faces, key=lambda f: f.x)):
+        tolerance = BOX_TOLERANCE * reference.height
+        box = np.array([face.x, face.y, face.width, face.height])
+        assert np.abs(box - [reference.x, reference.y, reference.width, reference.height]).max() <= tolerance
+        for name, point in face.landmarks.items():
+            assert np.abs(np.subtract(point, reference.landmarks[name])).max() <= tolerance
+    # The same face, whatever the frame: far closer than two photos of one person (median ~7.5 on this corpus).
+    order, expected_order = np.argsort([f.x for f in turned.faces]), np.argsort([f.x for f in expected.faces])
+    shift = np.linalg.norm(turned.embeddings[order] - expected.embeddings[expected_order], axis=1)
+    assert shift.max() < SAME_FACE_DISTANCE
+
+
+@pytest.mark.parametrize("name", ["couple.jpg", "selfie-many-people.jpg"])  # the selfie has a face on its edge
+def test_alignment_and_embedding_equal_deepfaces(
+    analyzer: FaceAnalyzer, deepface_dir: Path, name: str, monkeypatch: pytest.MonkeyPatch
+):
+    """deepface's own extract_face, resize and FaceNet forward, given our boxes, give our crops and embeddings."""
+    # deepface's own loader finds the same weights file where its home's layout has it (it never downloads then).
+    monkeypatch.setenv("DEEPFACE_HOME", str(Settings.from_env().models_dir))
+    import cv2
+    from deepface.models.Detector import FacialAreaRegion
+    from deepface.modules import modeling
+    from deepface.modules.detection import extract_face
+    from deepface.modules.preprocessing import resize_image
+
+    image = open_oriented(deepface_dir / name)
+    faces = analyzer.detect(image)
+    crops = analyzer.aligned_crops(image, faces)
+    ours = analyzer.embed(crops)
+    # deepface's path: the BGR photo in a black border of half its size; its eyes are named as the person sees them.
+    bgr = np.asarray(image)[:, :, ::-1]
+    border_y, border_x = int(0.5 * bgr.shape[0]), int(0.5 * bgr.shape[1])
+    bordered = cv2.copyMakeBorder(bgr, border_y, border_y, border_x, border_x, cv2.BORDER_CONSTANT, value=[0, 0, 0])
+    shift = np.array([border_x, border_y])
+    references = []
+    for face in faces:
+        region = FacialAreaRegion(
+            x=face.x + border_x,
+            y=face.y + border_y,
+            w=face.width,
+            h=face.height,
+            left_eye=tuple(np.add(face.landmarks["right_eye"], shift)),
+            right_eye=tuple(np.add(face.landmarks["left_eye"], shift)),
+            confidence=face.confidence,
+        )
+        detected = extract_face(region, bordered, True, 0, border_x, border_y, "mtcnn")
+        # represent() resizes the face scaled to 0..1, in BGR, and hands it to the model as it is.
+        references.append(resize_image(detected.img / 255.0, (160, 160))[0])
+    references = np.array(references)
+    np.testing.assert_allclose(crops, references[..., ::-1], atol=1e-6)
+    deepface_model = modeling.build_model(task="facial_recognition", model_name="Facenet")
+    deepface_embeddings = np.array(deepface_model.forward(references)).reshape(ours.shape)
+    assert np.abs(ours - deepface_embeddings).max() < DEEPFACE_EMBEDDING_TOLERANCE
+
+
+def test_a_corrupt_photo_is_an_error_and_the_batch_goes_on(analyzer: FaceAnalyzer, deepface_dir: Path, tmp_path: Path):
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes((deepface_dir / "img1.jpg").read_bytes()[:20_000])
+    garbage = tmp_path / "garbage.jpg"
+    garbage.write_bytes(b"not a photo at all" * 100)
+    photos = [
+        ("first", deepface_dir / "img25.jpg"),
+        ("truncated", truncated),
+        ("garbage", garbage),
+        ("missing", tmp_path / "missing.jpg"),
+        ("last", deepface_dir / "img22.jpg"),
+    ]
+    results = list(analyzer.analyse(photos, batch_size=1))
+    assert [photo_id for photo_id, _ in results] == [photo_id for photo_id, _ in photos]
+    outcome = dict(results)
+    failed = ("truncated", "garbage", "missing")
+    assert all(isinstance(outcome[name], PhotoError) for name in failed)
+    assert [outcome[name].kind for name in failed] == ["corrupt", "unsupported_format", "missing"]
+    assert len(outcome["first"].faces) == 1 and len(outcome["last"].faces) >= 1
+
+
+def test_a_40_megapixel_photo_stays_within_memory(deepface_dir: Path, tmp_path: Path):
+    photo = tmp_path / "large.jpg"
+    background = Image.fromarray(skimage_data.coffee()).resize(LARGE_PHOTO_SIZE, Image.Resampling.BILINEAR)
+    background.paste(Image.open(deepface_dir / "img22.jpg"), (LARGE_PHOTO_SIZE[0] // 3, LARGE_PHOTO_SIZE[1] // 4))
+    background.save(photo, quality=90)
+    del background
+    # A fresh process, so the peak measured is this photo's and not the rest of the test session's.
+    script = textwrap.dedent(
+        f"""
+        import resource
+        from pathlib import Path
+        from photo_assets.models import face_analyzer
+        from photo_assets.settings import Settings
+        ((_, result),) = face_analyzer(Settings.from_env().models_dir).analyse([("large", Path({str(photo)!r}))])
+        print(len(result.faces), result.width, result.height, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    found, width, height, peak = (int(value) for value in done.stdout.split()[-4:])
+    print(f"40 MP photo: {found} face(s), peak RSS {peak / 1024**3:.2f} GiB")
+    assert (width, height) == LARGE_PHOTO_SIZE
+    assert found >= 1
+    assert peak < PEAK_RSS_LIMIT_BYTES

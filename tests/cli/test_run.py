@@ -1,0 +1,88 @@
+"""`photo-assets run` end to end, as a user runs it: real libraries, a real (temporary) Dagster instance."""
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from tests.library_helpers import make_library
+from tests.services import photo_assets_run
+
+
+def files_under(root: Path) -> set[str]:
+    return {
+        os.fsdecode(path.relative_to(root)).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        for path in root.rglob("*")
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    }
+
+
+def test_run_on_gps_corpus_catalogues_colours_and_reruns_only_new_files(shared_dir: Path, tmp_path: Path):
+    library = shared_dir / "corpus" / "gps"
+    first = photo_assets_run(library, tmp_path / "data", tmp_path / "home", "--without-faces")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert not (tmp_path / "data" / "face_detections").exists()
+    photos = ds.dataset(tmp_path / "data" / "photos").to_table()
+    assert set(photos["path"].to_pylist()) == files_under(library)
+    colours = ds.dataset(tmp_path / "data" / "color_histograms").to_table()
+    fine = photos.filter(pc.is_null(photos["error"]))
+    assert set(colours["photo_id"].to_pylist()) == set(fine["photo_id"].to_pylist())
+
+    again = photo_assets_run(library, tmp_path / "data", tmp_path / "home", "--without-faces")
+    assert again.returncode == 0 and "0 new batches" in again.stdout
+
+
+def test_run_after_adding_files_analyses_only_the_new_ones(tmp_path: Path):
+    library = tmp_path / "library"
+    make_library(library, 3)
+    assert photo_assets_run(library, tmp_path / "data", tmp_path / "home", "--without-faces").returncode == 0
+    make_library(library, 2, folder="new")
+    second = photo_assets_run(library, tmp_path / "data", tmp_path / "home", "--without-faces")
+    assert second.returncode == 0
+    assert "1 new batches" in second.stdout and "photos 2" in second.stdout
+    assert ds.dataset(tmp_path / "data" / "photos").count_rows() == 5
+
+
+def test_run_on_mixed_corpus_accounts_for_every_file(shared_dir: Path, tmp_path: Path):
+    library = shared_dir / "corpus" / "mixed"
+    result = photo_assets_run(library, tmp_path / "data", tmp_path / "home")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    photos = ds.dataset(tmp_path / "data" / "photos").to_table()
+    assert sorted(photos["path"].to_pylist()) == sorted(files_under(library))
+    failed = photos.filter(pc.is_valid(photos["error"]))
+    assert failed.num_rows > 600  # the fuzzed files
+    assert all(kind for kind in failed["error_kind"].to_pylist())
+    fine = photos.filter(pc.is_null(photos["error"]))
+    assert fine.num_rows > 250
+    colours = ds.dataset(tmp_path / "data" / "color_histograms").to_table()
+    assert set(fine["photo_id"].to_pylist()) <= set(colours["photo_id"].to_pylist())
+
+
+def test_run_on_the_face_photos_finds_and_embeds_a_face_in_every_identity_photo(shared_dir: Path, tmp_path: Path):
+    library = shared_dir / "faces" / "deepface"
+    result = photo_assets_run(library, tmp_path / "data", tmp_path / "home")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    identities = json.loads((library / "identities.json").read_text())
+    listed = {name for names in identities.values() for name in names}
+    photos = ds.dataset(tmp_path / "data" / "photos").to_table(columns=["photo_id", "path"])
+    path_of = dict(zip(photos["photo_id"].to_pylist(), photos["path"].to_pylist()))
+    detections = ds.dataset(tmp_path / "data" / "face_detections").to_table()
+    embeddings = ds.dataset(tmp_path / "data" / "face_embeddings").to_table()
+    assert listed <= {path_of[photo_id] for photo_id in detections["photo_id"].to_pylist()}
+    assert set(embeddings["face_id"].to_pylist()) == set(detections["face_id"].to_pylist())
+    assert embeddings.schema.field("embedding").type == pa.list_(pa.float32(), 128)
+
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("face_detections"))
+        metadata = event.asset_materialization.metadata
+        assert metadata["photos_with_faces"].value >= len(listed)
+        assert metadata["contact_sheet"].value.startswith("![faces found](data:image/png;base64,")
+        checks = [
+            instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+            for key in (dg.AssetCheckKey(dg.AssetKey("face_embeddings"), "embeddings_have_128_finite_values"),)
+        ]
+        assert all(check.status.value == "SUCCEEDED" for check in checks)
