@@ -22,8 +22,7 @@ from photo_assets.analysis.location import (
     GeoIndex,
     haversine_m,
 )
-
-GEODATA_DIR = Path(__file__).resolve().parents[1] / "geodata"
+from photo_assets.settings import DEFAULT_GEODATA as GEODATA_DIR
 
 # truth.csv rounds town distances to 0.1 km.
 TRUTH_ROUNDING_M = 50.0
