@@ -8,6 +8,8 @@ Prints throughput of ours and of the reference, per path histogram_for_path took
 their ratio against the targets (colour >= 100x the per-pixel reference, location >= 1,000x the per-city loop),
 whether the answers are identical (also on every ../shared/corpus/mixed photo that decodes), and the peak RSS.
 `--quick` (~2 min) times 24 synthetic photos and 20 reference points.
+Also prints, per `country_source`, the share of GeoNames places whose country comes out as GeoNames' own code, each
+place left out of its own town lookup (`--places-only`: that section alone, ~15 s).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ from photo_assets.analysis.images import (
 )
 from photo_assets.analysis.location import EARTH_RADIUS_M, TOWN_RADIUS_M, GeoIndex
 from synthetic import exif_with_thumbnail  # bench/synthetic.py, beside this script
+
+GEODATA_DIR = Path(__file__).resolve().parents[1] / "geodata"
 
 SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
 SYNTHETIC_SIZE = (4000, 3000)  # a 12 MP phone photo
@@ -434,6 +438,28 @@ def location_section(photos: list[Path], geo_index: GeoIndex, reference_points: 
     print(f"  peak RSS so far: {peak_rss_mb():,.0f} MB")
 
 
+def places_section(geo_index: GeoIndex) -> None:
+    """Every GeoNames place located at its own coordinates, left out of its own lookup: right = GeoNames' code."""
+    cities = geo_index.cities
+    start = time.perf_counter()
+    found = geo_index.locate(
+        cities["latitude"].to_numpy(), cities["longitude"].to_numpy(), skip_places=np.arange(len(cities))
+    )
+    seconds = time.perf_counter() - start
+    right = (found["country_code"] == cities["country_code"]).fillna(False).to_numpy(dtype=bool)
+    source = found["country_source"].fillna("none").to_numpy(dtype=object)
+    print(f"\n== country of the {len(cities):,} GeoNames places, each left out of its own lookup "
+          f"({seconds:.1f} s)")
+    for name in ("polygon", "coast", "nearest_place", "none"):
+        chosen = source == name
+        if chosen.any():
+            print(f"  {name:>13}: {chosen.sum():>7,} places, {right[chosen].mean():7.2%} right")
+    print(f"  {'all':>13}: {len(cities):>7,} places, {right.mean():7.2%} right")
+    wrong = found[~right & (source != "none")].assign(geonames=cities["country_code"][~right & (source != "none")])
+    pairs = (wrong["geonames"] + " -> " + wrong["country_code"].astype(str)).value_counts().head(8)
+    print("  most common disagreements (GeoNames -> ours): " + ", ".join(f"{k} {v}" for k, v in pairs.items()))
+
+
 def _metadata_or_none(path: Path):
     try:
         return read_metadata(path)
@@ -451,14 +477,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_SYNTHETIC} synthetic photos and {QUICK_REFERENCE_POINTS} reference points")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--places-only", action="store_true", help="only the GeoNames places' country section")
     args = parser.parse_args()
     if args.quick:
         args.synthetic, args.reference_points = QUICK_SYNTHETIC, QUICK_REFERENCE_POINTS
     rng = np.random.default_rng(args.seed)
 
     start = time.perf_counter()
-    geo_index = GeoIndex.load()
+    geo_index = GeoIndex.load(GEODATA_DIR)
     print(f"GeoIndex.load: {time.perf_counter() - start:.2f} s")
+    places_section(geo_index)
+    if args.places_only:
+        return
     with tempfile.TemporaryDirectory(prefix="bench_colour_location_") as work:
         start = time.perf_counter()
         synthetic = make_synthetic_photos(Path(work), synthetic_points(geo_index, args.synthetic, rng), rng)

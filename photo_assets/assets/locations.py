@@ -11,7 +11,7 @@ from photo_assets.assets.names import ANALYSIS_GROUP, LOCATIONS, PHOTOS
 from photo_assets.partitions import photo_batches
 from photo_assets.resources import GeoData, PhotoLibrary
 
-LOCATION_VERSION = "location-v1-ne10m-cities500-coast22km"
+LOCATION_VERSION = "location-v2-ne10m-territories-cities500-coast22km-nearestplace10km"
 CHECK_COORDINATES = "coordinates_in_range"
 
 
@@ -25,9 +25,11 @@ CHECK_COORDINATES = "coordinates_in_range"
     check_specs=[dg.AssetCheckSpec(CHECK_COORDINATES, asset=LOCATIONS)],
 )
 def locations(context: dg.AssetExecutionContext, photo_library: PhotoLibrary, geodata: GeoData) -> dg.MaterializeResult:
-    """Country (Natural Earth 1:10m; nearest coast within 12 nautical miles for points just offshore, with
-    `country_fallback_m` saying so) and town (nearest GeoNames place within 10 km, with distance and population)
-    for each photo with GPS. One row per distinct photo with GPS."""
+    """Country (Natural Earth 1:10m, overseas territories under their own GeoNames code; nearest coast within 12
+    nautical miles for points just offshore, with `country_fallback_m` saying so; else the nearest GeoNames place's
+    country within 10 km, for atolls; `country_source` says which: polygon, coast or nearest_place) and town
+    (nearest GeoNames place within 10 km, with distance and population) for each photo with GPS. One row per
+    distinct photo with GPS."""
     metadata, checks = materialize_batches(context, lambda batch_key: _locate_batch(photo_library, geodata, batch_key))
     return dg.MaterializeResult(metadata=metadata[None], check_results=checks)
 
@@ -48,6 +50,7 @@ def _locate_batch(photo_library: PhotoLibrary, geodata: GeoData, batch_key: str)
     latitudes, longitudes = table["latitude"].to_numpy(), table["longitude"].to_numpy()
     in_range = bool(np.all(np.abs(latitudes) <= 90) and np.all(np.abs(longitudes) <= 180))
     countries = table["country"].drop_null().value_counts().to_pylist()
+    sources = table["country_source"].drop_null().value_counts().to_pylist()
     metadata = {
         "dagster/row_count": table.num_rows,
         "path": dg.MetadataValue.path(str(path)),
@@ -55,8 +58,11 @@ def _locate_batch(photo_library: PhotoLibrary, geodata: GeoData, batch_key: str)
         "photos_with_location": int(pc.sum(pc.is_valid(table["country"])).as_py() or 0),
         "photos_with_town": int(pc.sum(pc.is_valid(table["city"])).as_py() or 0),
         "coast_fallbacks": int(pc.sum(pc.is_valid(table["country_fallback_m"])).as_py() or 0),
+        "country_sources": dg.MetadataValue.json({entry["values"]: entry["counts"] for entry in sources}),
         "countries": dg.MetadataValue.json({entry["values"]: entry["counts"] for entry in countries}),
-        "preview": preview(table, ["photo_id", "latitude", "longitude", "country", "city", "city_distance_m"]),
+        "preview": preview(
+            table, ["photo_id", "latitude", "longitude", "country", "country_source", "city", "city_distance_m"]
+        ),
     }
     check = dg.AssetCheckResult(
         check_name=CHECK_COORDINATES,

@@ -7,6 +7,7 @@ import click
 
 from photo_assets import settings
 from photo_assets.cli.options import data_option, library_option
+from photo_assets.cli.find import find
 from photo_assets.cli.people import people
 from photo_assets.cli.review import review
 from photo_assets.cli.run import run
@@ -25,6 +26,7 @@ def photo_assets() -> None:
 
 photo_assets.add_command(run)
 photo_assets.add_command(status)
+photo_assets.add_command(find)
 photo_assets.add_command(people)
 photo_assets.add_command(review)
 

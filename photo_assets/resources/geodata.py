@@ -7,18 +7,20 @@ from pathlib import Path
 
 import dagster as dg
 
+from photo_assets import settings
+
 
 @lru_cache(maxsize=2)
 def _load(directory: str):
     from photo_assets.analysis.location import GeoIndex  # geopandas costs seconds: only when a run needs it
 
-    return GeoIndex.load(Path(directory) if directory else None)
+    return GeoIndex.load(Path(directory))
 
 
 class GeoData(dg.ConfigurableResource):
-    """The geodata files (default: the repo's geodata/, or $PHOTO_ASSETS_GEODATA)."""
+    """The geodata files (settings: PHOTO_ASSETS_GEODATA, else the repo's geodata/)."""
 
-    geodata_dir: str = ""
+    geodata_dir: str = str(settings.DEFAULT_GEODATA)
 
     def index(self):
-        return _load(self.geodata_dir)
+        return _load(str(Path(self.geodata_dir).resolve()))

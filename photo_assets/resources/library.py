@@ -21,6 +21,15 @@ class PhotoLibrary(dg.ConfigurableResource):
     follow_external_links: bool = False
     batch_size: int = DEFAULT_BATCH_SIZE
     max_wait_seconds: int = settings.DEFAULT_BATCH_WAIT_SECONDS
+    xmp_beside_photos: bool = Field(
+        default=False,
+        description="Write XMP sidecars beside each photo as <file>.xmp (where digiKam, Lightroom, Immich and "
+        "PhotoPrism look) instead of <data>/xmp_sidecars/; a read-only library folder is a per-photo error.",
+    )
+    xmp_unnamed_regions: bool = Field(
+        default=False,
+        description="Also write the faces of unknown people into XMP sidecars, as MWG face regions without a name.",
+    )
 
     @property
     def layout(self) -> DataLayout:

@@ -11,6 +11,7 @@
                                   ranked "same person?" pairs
   labels/label_log.jsonl          the user's edits, append-only
   review_cache/faces|photos/      face crops and photo previews of the review pages, by face and photo id
+  xmp_sidecars/<path>.xmp         the XMP sidecar of each photo, mirroring the library's tree (other tools read it)
 ```
 """
 
@@ -27,6 +28,10 @@ FACE_DETECTIONS = "face_detections"
 FACE_EMBEDDINGS = "face_embeddings"
 # Which photos were scanned with which model, faces or not: lets a re-run reuse a photo that has no faces too.
 FACE_SCANS = "_face_scans"
+# What each batch's sidecar writes did, per photo (written, unchanged, error).
+XMP_SIDECAR_LOG = "xmp_sidecar_log"
+XMP_SIDECARS_DIR = "xmp_sidecars"
+XMP_SUFFIX = ".xmp"
 RETIRED_DIR = "_retired"
 MANIFEST_DIR = "batches"
 SCANNER_DATABASE = "library.sqlite"
@@ -103,3 +108,11 @@ class DataLayout:
     @property
     def review_cache(self) -> Path:
         return self.root / REVIEW_CACHE_DIR
+
+    @property
+    def xmp_sidecars(self) -> Path:
+        return self.root / XMP_SIDECARS_DIR
+
+    def sidecar(self, relative: str) -> Path:
+        """The mirror tree's sidecar of the library file at `relative`."""
+        return self.xmp_sidecars / f"{relative}{XMP_SUFFIX}"

@@ -22,6 +22,7 @@ from photo_assets.analysis.location import (
     GeoIndex,
     haversine_m,
 )
+from photo_assets.settings import DEFAULT_GEODATA as GEODATA_DIR
 
 # truth.csv rounds town distances to 0.1 km.
 TRUTH_ROUNDING_M = 50.0
@@ -29,7 +30,7 @@ TRUTH_ROUNDING_M = 50.0
 
 @pytest.fixture(scope="module")
 def geo_index() -> GeoIndex:
-    return GeoIndex.load()
+    return GeoIndex.load(GEODATA_DIR)
 
 
 def _locate_one(geo_index: GeoIndex, latitude: float | None, longitude: float | None) -> pd.Series:
@@ -62,6 +63,8 @@ def test_corpus_photos_get_the_country_and_town_of_truth_csv(shared_dir: Path, g
             problems.append(f"{row['file']}: country {found.country}/{found.country_code}, truth {country.groups()}")
         if row["country_10m"].startswith("sea->") == pd.isna(found.country_fallback_m):
             problems.append(f"{row['file']}: fallback {found.country_fallback_m} m against truth {row['country_10m']}")
+        if found.country_source != ("coast" if row["country_10m"].startswith("sea->") else "polygon"):
+            problems.append(f"{row['file']}: country source {found.country_source}, truth {row['country_10m']}")
         # cities500 holds places cities1000 lacks: a different town is right only when it is nearer.
         if pd.isna(found.city) or found.city_distance_m > town_m + TRUTH_ROUNDING_M:
             problems.append(f"{row['file']}: town {found.city} at {found.city_distance_m} m, truth {town.group(0)}")
@@ -80,7 +83,7 @@ def test_edge_case_photos_have_no_location(shared_dir: Path, geo_index: GeoIndex
 
 
 @pytest.mark.parametrize(
-    ("place", "latitude", "longitude", "country_code", "by_fallback", "town", "town_country_code"),
+    ("place", "latitude", "longitude", "country_code", "source", "town", "town_country_code"),
     [
         # Either side of the Rhine, 4.6 km apart.
         ("Strasbourg", 48.5734, 7.7521, "FR", False, "Strasbourg", "FR"),
@@ -98,10 +101,20 @@ def test_edge_case_photos_have_no_location(shared_dir: Path, geo_index: GeoIndex
         ("Lampedusa", 35.5036, 12.6094, "IT", False, "Lampedusa", "IT"),
         ("Heligoland", 54.1817, 7.8856, "DE", True, "Helgoland", "DE"),
         ("Capri", 40.5507, 14.2422, "IT", True, "Capri", "IT"),
-        # French overseas departments are France; the town keeps its own GeoNames code.
-        ("Saint-Denis, Réunion", -20.8789, 55.4481, "FR", False, "Saint-Denis", "RE"),
-        ("Pointe-à-Pitre, Guadeloupe", 16.2411, -61.5331, "FR", False, "Pointe-à-Pitre", "GP"),
-        ("Mamoudzou, Mayotte", -12.7806, 45.2278, "FR", True, "Mamoudzou", "YT"),
+        # Overseas departments and territories Natural Earth draws inside a parent's polygon have their own code,
+        # as GeoNames gives it, by polygon or by coast; mainland France stays France.
+        ("Saint-Denis, Réunion", -20.8789, 55.4481, "RE", False, "Saint-Denis", "RE"),
+        ("Pointe-à-Pitre, Guadeloupe", 16.2411, -61.5331, "GP", False, "Pointe-à-Pitre", "GP"),
+        ("Mamoudzou, Mayotte", -12.7806, 45.2278, "YT", True, "Mamoudzou", "YT"),
+        ("Fort-de-France, Martinique", 14.6037, -61.0594, "MQ", True, "Fort-de-France", "MQ"),
+        ("Cayenne, French Guiana", 4.9372, -52.3260, "GF", False, "Cayenne", "GF"),
+        ("Longyearbyen, Svalbard", 78.2233, 15.6469, "SJ", True, "Longyearbyen", "SJ"),
+        ("Kralendijk, Bonaire", 12.15, -68.27, "BQ", False, "Kralendijk", "BQ"),
+        ("Paris", 48.8566, 2.3522, "FR", False, "Paris 04 Hôtel-de-Ville", "FR"),
+        # Atolls the 1:10m data lacks, far beyond any coast: the nearest GeoNames place within 10 km names them.
+        ("Likiep atoll, Marshall Islands", 9.8351, 169.3107, "MH", "nearest_place", "Likiep", "MH"),
+        ("Makin atoll, Kiribati", 3.3644, 172.99, "KI", "nearest_place", "Makin Village", "KI"),
+        ("Pulap atoll, Micronesia", 7.6366, 149.43, "FM", "nearest_place", "Pulap", "FM"),
         # Natural Earth's ISO_A2 is "-99" for these.
         ("Oslo", 59.9139, 10.7522, "NO", False, "Oslo", "NO"),
         ("Pristina", 42.6629, 21.1655, "XK", False, "Pristina", "XK"),
@@ -112,9 +125,15 @@ def test_edge_case_photos_have_no_location(shared_dir: Path, geo_index: GeoIndex
         ("null island", 0.0, 0.0, None, False, None, None),
     ],
 )
-def test_chosen_places(geo_index, place, latitude, longitude, country_code, by_fallback, town, town_country_code):
+def test_chosen_places(geo_index, place, latitude, longitude, country_code, source, town, town_country_code):
+    """`source`: True for the coast fallback, False for a polygon (or no country), or "nearest_place"."""
     found = _locate_one(geo_index, latitude, longitude)
     assert (None if pd.isna(found.country_code) else found.country_code) == country_code
+    expected_source = (
+        source if isinstance(source, str) else "coast" if source else "polygon" if country_code else None
+    )
+    assert (None if pd.isna(found.country_source) else found.country_source) == expected_source
+    by_fallback = source is True
     assert pd.notna(found.country_fallback_m) == by_fallback
     if by_fallback:
         assert 0 <= found.country_fallback_m <= COAST_RADIUS_M
@@ -179,3 +198,24 @@ def test_countries_data_carries_the_natural_earth_fixes(geo_index: GeoIndex):
     assert {"FR", "NO", "XK", "GB", "CU"} <= set(countries["country_code"].dropna())
     # Only the units no ISO country claims lack a code.
     assert set(countries.loc[countries["country_code"].isna(), "adm0_a3"]) == {"BRT", "PGA", "SCR"}
+
+
+def test_every_geonames_country_code_has_a_country_of_its_own(geo_index: GeoIndex):
+    """The territories Natural Earth folds into a parent's polygon are split out with GeoNames' name."""
+    countries = geo_index.countries
+    assert set(geo_index.cities["country_code"]) <= set(countries["country_code"].dropna())
+    names = dict(zip(countries["country_code"], countries["country"]))
+    assert {code: names[code] for code in ("RE", "GP", "MQ", "YT", "GF")} == {
+        "RE": "Reunion", "GP": "Guadeloupe", "MQ": "Martinique", "YT": "Mayotte", "GF": "French Guiana"
+    }
+    france = countries.geometry[countries["adm0_a3"] == "FRA"].iloc[0]
+    assert france.bounds[0] > -10 and france.bounds[2] < 10  # metropolitan France and Corsica only
+
+
+def test_skipping_a_place_leaves_it_out_of_its_own_town_lookup(geo_index: GeoIndex):
+    likiep = geo_index.cities.index[geo_index.cities["name"] == "Likiep"][0]
+    place = geo_index.cities.loc[likiep]
+    alone = geo_index.locate(np.array([place.latitude]), np.array([place.longitude]), skip_places=np.array([likiep]))
+    assert pd.isna(alone.loc[0, "city"]) and pd.isna(alone.loc[0, "country_code"])  # no other place within 10 km
+    kept = geo_index.locate(np.array([place.latitude]), np.array([place.longitude]), skip_places=np.array([-1]))
+    assert kept.loc[0, "city"] == "Likiep" and kept.loc[0, "country_source"] == "nearest_place"

@@ -2,7 +2,6 @@
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import dagster as dg
@@ -11,13 +10,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from tests.library_helpers import make_library
-from tests.services import photo_assets_cli
-
-
-def photo_assets_run(library: Path, data: Path, home: Path, *flags: str) -> subprocess.CompletedProcess:
-    home.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
-    return photo_assets_cli(env, "run", "--library", str(library), "--data", str(data), *flags)
+from tests.services import photo_assets_run
 
 
 def files_under(root: Path) -> set[str]:

@@ -63,6 +63,7 @@ def test_batch_assets_materialize_with_metadata_and_passing_checks(batch):
 
     (place,) = store.read_batch("locations", key).to_pylist()
     assert place["country_code"] == "FR" and place["city"].startswith("Paris") and place["city_distance_m"] < 2000
+    assert place["country_source"] == "polygon"
 
     metadata = {
         event.asset_key.to_user_string(): event.step_materialization_data.materialization.metadata
@@ -71,6 +72,7 @@ def test_batch_assets_materialize_with_metadata_and_passing_checks(batch):
     assert metadata["photos"]["dagster/row_count"].value == 4
     assert metadata["photos"]["errors"].value == 1
     assert metadata["locations"]["photos_with_location"].value == 1
+    assert metadata["locations"]["country_sources"].value == {"polygon": 1}
     assert metadata["color_histograms"]["photos_coloured"].value == 2  # the duplicate is analysed once
 
 

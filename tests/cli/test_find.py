@@ -1,0 +1,215 @@
+"""`find`: each filter on a library of the GPS corpus, deepface portraits (two people renamed, one photo of both),
+and two single-colour photos, analysed by `photo-assets run`; expectations from truth.csv and the photos' own EXIF."""
+
+import csv
+import json
+import os
+import math
+import shutil
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from photo_assets.analysis.images import read_metadata
+from photo_assets.assets.people import person_clusters
+from photo_assets.cli import main
+from photo_assets.find import FindError, FindFilters, find_photos, format_rows
+from photo_assets.storage import DataLayout
+from photo_assets.resources import PhotoLibrary
+from tests.library_helpers import copy_portraits
+from tests.services import photo_assets_cli, photo_assets_run
+
+PEOPLE = {"person_01": "Alice", "person_02": "Bob"}
+PORTRAITS = slice(0, 4)
+SOLID = {"solid/azure.jpg": (30, 83, 249), "solid/magenta.jpg": (233, 8, 200)}
+PAIR = "together/pair.jpg"
+AREZZO = (43.4633, 11.8797)
+
+
+def _pair(source: Path, left: str, right: str, target: Path) -> None:
+    """Two portraits side by side in one photo: both people in it."""
+    images = [Image.open(source / name).convert("RGB") for name in (left, right)]
+    canvas = Image.new("RGB", (sum(image.width for image in images), max(image.height for image in images)))
+    canvas.paste(images[0], (0, 0))
+    canvas.paste(images[1], (images[0].width, 0))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(target, quality=92)
+
+
+@pytest.fixture(scope="module")
+def library(shared_dir: Path, tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("find")
+    library, data, home = root / "library", root / "data", root / "home"
+    corpus = shared_dir / "corpus" / "gps"
+    with open(corpus / "truth.csv", newline="", encoding="utf-8") as handle:
+        truth = [row for row in csv.DictReader(handle) if not row["file"].startswith("edge_cases/")]
+    for row in truth:
+        (library / "gps").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(corpus / row["file"], library / "gps" / row["file"])
+    faces_source = shared_dir / "faces" / "deepface"
+    copy_portraits(faces_source, library, list(PEOPLE), PORTRAITS)
+    identities = json.loads((faces_source / "identities.json").read_text())
+    _pair(faces_source, identities["person_01"][5], identities["person_02"][5], library / PAIR)
+    for name, colour in SOLID.items():
+        (library / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (64, 48), colour).save(library / name, quality=95)
+    result = photo_assets_run(library, data, home)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    faces = pq.read_table(DataLayout(data).people_faces).to_pylist()
+    folder_of = {row["photo_id"]: row["path"].split("/")[0]
+                 for row in ds.dataset(data / "photos").to_table(columns=["photo_id", "path"]).to_pylist()}
+    for folder, name in PEOPLE.items():
+        person = Counter(face["person_id"] for face in faces if folder_of[face["photo_id"]] == folder).most_common(1)
+        renamed = photo_assets_cli({**os.environ, "DAGSTER_HOME": str(home)}, "people", "rename", person[0][0], name,
+                                   "--data", str(data))
+        assert renamed.returncode == 0, renamed.stdout + renamed.stderr
+    resources = {"photo_library": PhotoLibrary(library_dir=str(library), data_dir=str(data))}
+    with dg.instance_for_test() as instance:  # the renames, clustered
+        assert dg.materialize([person_clusters], instance=instance, resources=resources).success
+    return {"library": library, "data": data, "truth": truth, "corpus": corpus}
+
+
+def paths(rows: list[dict]) -> set[str]:
+    return {row["path"] for row in rows}
+
+
+def find(library: dict, **filters) -> list[dict]:
+    return find_photos(DataLayout(library["data"]), FindFilters(limit=None, **filters))
+
+
+def gps_files(library: dict, keep) -> set[str]:
+    return {f"gps/{row['file']}" for row in library["truth"] if keep(row)}
+
+
+def test_person(library: dict):
+    alice = paths(find(library, persons=["Alice"]))
+    assert {path.split("/")[0] for path in alice} == {"person_01", "together"}
+    assert PAIR in alice and len(alice) == PORTRAITS.stop + 1
+    assert paths(find(library, persons=["alice"])) == alice  # any case
+    rows = find(library, persons=["Alice", "Bob"])  # both in one photo
+    assert paths(rows) == {PAIR} and rows[0]["people"] == ["Alice", "Bob"]
+
+
+def test_person_by_number_and_unknown_name(library: dict):
+    people = pq.read_table(library["data"] / "person_clusters" / "people.parquet").to_pylist()
+    bob = next(person["person_id"] for person in people if person["name"] == "Bob")
+    assert paths(find(library, persons=[bob])) == paths(find(library, persons=["Bob"]))
+    with pytest.raises(FindError, match="no person 'Alise'.*did you mean: Alice"):
+        find(library, persons=["Alise"])
+
+
+def test_country_by_code_and_by_name(library: dict):
+    italy = gps_files(library, lambda row: row["country_10m"].endswith("/IT"))
+    assert len(italy) >= 10
+    assert paths(find(library, country="IT")) == italy
+    assert paths(find(library, country="italy")) == italy
+    assert find(library, country="Atlantis") == []
+
+
+def test_city(library: dict):
+    arezzo = gps_files(library, lambda row: row["nearest_city1000"].startswith("Arezzo "))
+    rows = find(library, city="arezzo")
+    assert paths(rows) == arezzo and {row["city"] for row in rows} == {"Arezzo"}
+
+
+def test_near_within(library: dict):
+    def distance_km(row):
+        phi1, phi2 = math.radians(AREZZO[0]), math.radians(float(row["lat"]))
+        a = (math.sin((phi2 - phi1) / 2) ** 2
+             + math.cos(phi1) * math.cos(phi2) * math.sin(math.radians(float(row["lon"]) - AREZZO[1]) / 2) ** 2)
+        return 2 * 6371.0088 * math.asin(math.sqrt(a))
+
+    near = gps_files(library, lambda row: distance_km(row) <= 5)
+    assert near and paths(find(library, near=AREZZO, within_km=5)) == near
+    assert paths(find(library, near=AREZZO, within_km=1000)) > near
+    with pytest.raises(FindError):
+        find(library, near=(95.0, 0.0))
+
+
+def test_colour_with_min_share(library: dict):
+    assert paths(find(library, colour="magenta", min_share=0.9)) == {"solid/magenta.jpg"}
+    shares = ds.dataset(library["data"] / "color_histograms").to_table().to_pylist()
+    photo_of = {row["path"]: row["photo_id"] for row in find(library)}
+    for min_share in (0.05, 0.5, 0.9):
+        expected = {row["photo_id"] for row in shares if row["color"] == "Azure" and row["score"] >= min_share}
+        found = paths(find(library, colour="Azure", min_share=min_share))
+        assert "solid/azure.jpg" in found and {photo_of[path] for path in found} == expected
+    with pytest.raises(FindError, match="unknown colour 'Azur'.*did you mean: Azure"):
+        find(library, colour="Azur")
+
+
+def test_dates(library: dict):
+    captured = {f"gps/{row['file']}": read_metadata(library["corpus"] / row["file"]).captured_at
+                for row in library["truth"]}
+    dated = {path: when for path, when in captured.items() if when}
+    assert len(dated) >= 5
+    middle = sorted(dated.values())[len(dated) // 2].date()
+    before = {path for path, when in dated.items() if when.date() <= middle}
+    after = {path for path, when in dated.items() if when.date() >= middle}
+    assert paths(find(library, date_to=middle)) & set(captured) == before
+    assert paths(find(library, date_from=middle)) & set(captured) == after
+    on_the_day = paths(find(library, date_from=middle, date_to=middle)) & set(captured)
+    assert on_the_day == before & after and on_the_day
+    assert find(library, date_from=date(2100, 1, 1)) == []
+
+
+def test_camera(library: dict):
+    # truth.csv for the corpus; the portraits' own EXIF (one is a Nikon's) read by read_metadata.
+    nikon = gps_files(library, lambda row: "nikon" in f"{row['make']} {row['model']}".lower())
+    for path in library["library"].rglob("*.jpg"):
+        meta = read_metadata(path)
+        if not path.parent.name == "gps" and "nikon" in f"{meta.camera_make} {meta.camera_model}".lower():
+            nikon.add(path.relative_to(library["library"]).as_posix())
+    assert nikon and paths(find(library, camera="Nikon")) == nikon
+    p6000 = gps_files(library, lambda row: row["model"] == "COOLPIX P6000")
+    assert p6000 and paths(find(library, camera="coolpix p6000")) == p6000
+
+
+def test_with_and_without_faces(library: dict):
+    everything = paths(find(library))
+    with_faces = paths(find(library, with_faces=True))
+    without_faces = paths(find(library, with_faces=False))
+    assert with_faces | without_faces == everything and not with_faces & without_faces
+    portraits = {path for path in everything if path.split("/")[0] in {*PEOPLE, "together"}}
+    assert portraits <= with_faces
+    assert set(SOLID) <= without_faces
+
+
+def test_filters_combine_and_limit(library: dict):
+    rows = find(library, country="IT", camera="nikon", near=AREZZO, within_km=5)
+    assert paths(rows) == paths(find(library, country="IT")) & paths(find(library, camera="nikon")) & paths(
+        find(library, near=AREZZO, within_km=5))
+    limited = find_photos(DataLayout(library["data"]), FindFilters(country="GB", limit=2))
+    everything_in_gb = [row["path"] for row in find(library, country="GB")]
+    assert len(limited) == 2 and [row["path"] for row in limited] == everything_in_gb[:2]
+
+
+def test_output_text_and_json(library: dict):
+    rows = find(library, persons=["Alice", "Bob"])
+    assert format_rows(rows).splitlines() == [f"-\t{PAIR}\t-\tAlice, Bob"]
+    (line,) = format_rows(rows, json_lines=True).splitlines()
+    assert json.loads(line)["people"] == ["Alice", "Bob"]
+    paris = find(library, country="FR")[0]
+    assert f"\t{paris['city']}, France\t" in format_rows([paris])
+
+
+def test_the_find_command(library: dict, capsys):
+    data = ["--data", str(library["data"])]
+    status = main(["find", *data, "--country", "it", "--camera", "nikon", "--json", "--limit", "3"])
+    lines = capsys.readouterr().out.splitlines()
+    assert status == 0 and len(lines) == 3
+    assert all(json.loads(line)["country_code"] == "IT" for line in lines)
+    assert main(["find", *data, "--colour", "purpel"]) == 2
+    assert "did you mean: Purple" in capsys.readouterr().err
+    assert main(["find", *data, "--city", "Nowhere"]) == 1
+    assert main(["find", *data, "--near", "not-a-point"]) == 2  # a usage error, said in one line
+    assert "expected LAT,LON" in capsys.readouterr().err
+    np.testing.assert_equal(main(["find", *data, "--near", "43.4633,11.8797", "--within", "5"]), 0)
