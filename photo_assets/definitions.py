@@ -16,7 +16,7 @@ from photo_assets.assets.people import (
     person_clusters,
 )
 from photo_assets.assets.xmp import xmp_sidecars
-from photo_assets.jobs import analyse_batch_job, catalog_batch_job, relabel, update_people_job
+from photo_assets.jobs import analyse_batch_job, catalog_batch_job, relabel, update_people_job, write_sidecars_job
 from photo_assets.resources import FaceModels, GeoData, PhotoLibrary
 from photo_assets.schedules import face_index_schedule
 from photo_assets.sensors import new_photos_sensor
@@ -46,7 +46,7 @@ def build_definitions(config: settings.Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[photos, color_histograms, locations, faces, face_index, label_log, person_clusters, xmp_sidecars],
         asset_checks=[face_index_recall, every_face_has_a_person, every_person_is_plausible],
-        jobs=[analyse_batch_job, catalog_batch_job, update_people_job, relabel],
+        jobs=[analyse_batch_job, catalog_batch_job, update_people_job, write_sidecars_job, relabel],
         schedules=[face_index_schedule],
         sensors=[
             new_photos_sensor,

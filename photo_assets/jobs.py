@@ -11,6 +11,7 @@ from photo_assets.assets.names import (
     FACES_GROUP,
     LABEL_LOG,
     PERSON_CLUSTERS,
+    XMP_SIDECARS,
 )
 from photo_assets.people_editor import PeopleEditor, PeopleError
 from photo_assets.resources import PhotoLibrary
@@ -31,6 +32,12 @@ catalog_batch_job = dg.define_asset_job(
     "catalog_batch",
     selection=CATALOG_ASSETS,
     description="The quick per-batch analyses of one batch: catalog, colours, locations (no face models).",
+)
+
+write_sidecars_job = dg.define_asset_job(
+    "write_sidecars",
+    selection=dg.AssetSelection.assets(XMP_SIDECARS),
+    description="The XMP sidecars of one batch, from its photos, places, colours and the people as they are now.",
 )
 
 update_people_job = dg.define_asset_job(

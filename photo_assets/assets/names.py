@@ -8,6 +8,7 @@ from photo_assets.storage.layout import COLOR_HISTOGRAMS, FACE_DETECTIONS, FACE_
 FACE_INDEX = "face_index"
 LABEL_LOG = "label_log"
 PERSON_CLUSTERS = "person_clusters"
+XMP_SIDECARS = "xmp_sidecars"
 
 PHOTOS_KEY = dg.AssetKey(PHOTOS)
 COLOR_HISTOGRAMS_KEY = dg.AssetKey(COLOR_HISTOGRAMS)
@@ -17,6 +18,7 @@ FACE_EMBEDDINGS_KEY = dg.AssetKey(FACE_EMBEDDINGS)
 FACE_INDEX_KEY = dg.AssetKey(FACE_INDEX)
 LABEL_LOG_KEY = dg.AssetKey(LABEL_LOG)
 PERSON_CLUSTERS_KEY = dg.AssetKey(PERSON_CLUSTERS)
+XMP_SIDECARS_KEY = dg.AssetKey(XMP_SIDECARS)
 
 CATALOG_GROUP = "catalog"
 ANALYSIS_GROUP = "analysis"

@@ -77,13 +77,15 @@ def _batches_behind(instance, asset_keys, batches: list[str], layout: DataLayout
 
 
 def _people_behind(instance) -> bool:
-    """Faces newer than the people (an update that died or failed): people are recomputed even with no new batch."""
-
-    from photo_assets.assets.names import FACE_EMBEDDINGS_KEY, PERSON_CLUSTERS_KEY
+    """Faces newer than the people (an update that died or failed) or edits since the people were last made: people
+    are recomputed even with no new batch."""
+    from photo_assets.assets.names import FACE_EMBEDDINGS_KEY, LABEL_LOG_KEY, PERSON_CLUSTERS_KEY
 
     faces = instance.get_latest_materialization_event(FACE_EMBEDDINGS_KEY)
     people = instance.get_latest_materialization_event(PERSON_CLUSTERS_KEY)
-    return faces is not None and (people is None or people.timestamp < faces.timestamp)
+    edits = instance.fetch_observations(LABEL_LOG_KEY, limit=1).records
+    made = people.timestamp if people is not None else 0.0
+    return faces is not None and (made < faces.timestamp or bool(edits and made < edits[0].timestamp))
 
 
 @click.command()
@@ -95,7 +97,7 @@ def run(without_faces: bool) -> int:
     config = current_settings()
 
     from photo_assets.definitions import build_definitions
-    from photo_assets.jobs import analyse_batch_job, catalog_batch_job, update_people_job
+    from photo_assets.jobs import analyse_batch_job, catalog_batch_job, update_people_job, write_sidecars_job
     from photo_assets.partitions import photo_batches
     from photo_assets.resources import PhotoLibrary
     from photo_assets.sensors import plan_batches
@@ -131,10 +133,18 @@ def run(without_faces: bool) -> int:
             instance=instance, partition_key=batch_key, raise_on_error=False, run_config=QUIET_LOGS, tags=tags
         )
         failed += _report(result, f"[{index}/{len(new) + len(rerun)}] batch {batch_key}")
+    sidecars = new + rerun
     if (new or rerun or _people_behind(instance)) and not without_faces:
         result = defs.resolve_job_def(update_people_job.name).execute_in_process(
             instance=instance, raise_on_error=False, run_config=QUIET_LOGS, tags=tags
         )
         failed += _report(result, "people")
+        sidecars = sorted(known | set(new))  # people changed: every photo's names may have
+    sidecar_job = defs.resolve_job_def(write_sidecars_job.name)
+    for index, batch_key in enumerate(sidecars, start=1):
+        result = sidecar_job.execute_in_process(
+            instance=instance, partition_key=batch_key, raise_on_error=False, run_config=QUIET_LOGS, tags=tags
+        )
+        failed += _report(result, f"[{index}/{len(sidecars)}] sidecars {batch_key}")
     click.echo(f"done in {time.monotonic() - started:.1f} s; data in {config.data_dir}")
     return 1 if failed else 0

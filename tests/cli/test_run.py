@@ -86,3 +86,27 @@ def test_run_on_the_face_photos_finds_and_embeds_a_face_in_every_identity_photo(
             for key in (dg.AssetCheckKey(dg.AssetKey("face_embeddings"), "embeddings_have_128_finite_values"),)
         ]
         assert all(check.status.value == "SUCCEEDED" for check in checks)
+
+
+def test_run_after_a_rename_writes_the_name_into_the_sidecars(shared_dir: Path, tmp_path: Path):
+    """As a user without the UI: `run`, `people rename`, `run` again — exiftool, a reader no one here wrote, finds the
+    name in the MWG face region of that person's photos' sidecars."""
+    import subprocess
+
+    from tests.library_helpers import copy_portraits
+    from tests.services import photo_assets_cli
+
+    copy_portraits(shared_dir / "faces" / "deepface", tmp_path / "library", ["person_01"], slice(3))
+    library, data, home = tmp_path / "library", tmp_path / "data", tmp_path / "home"
+    assert photo_assets_run(library, data, home).returncode == 0
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    (person,) = [json.loads(line)["person_id"] for line in
+                 photo_assets_cli(env, "people", "list", "--json", "--data", str(data)).stdout.splitlines()]
+    assert photo_assets_cli(env, "people", "rename", person, "Alice", "--data", str(data)).returncode == 0
+    again = photo_assets_run(library, data, home)
+    assert again.returncode == 0 and "sidecars" in again.stdout, again.stdout + again.stderr
+    sidecars = sorted((data / "xmp_sidecars").rglob("*.xmp"))
+    assert len(sidecars) == 3
+    read = json.loads(subprocess.run(["exiftool", "-j", "-RegionName", "-RegionType", *map(str, sidecars)],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert all(entry["RegionName"] == "Alice" and entry["RegionType"] == "Face" for entry in read)
