@@ -13,7 +13,7 @@ are level, the box cut back out, scaled to fit 160 x 160 and padded with black, 
 
 Embeddings go through the network in batches across faces and photos: on 2 cores one face alone costs 0.6-1.1 s,
 in a batch of 32 0.1-0.15 s. TensorFlow, mtcnn and deepface are imported by the first analyser that needs them,
-so importing this module stays cheap. The weights file is an argument: photo_assets.models fetches and verifies it.
+so importing this module stays cheap. The weights file is an argument: the setup step fetches and verifies it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What the user's people edits mean: the edit records and their replay into the user's word on every face.
 
-The log (photo_assets.storage.labels) holds one edit per line: `{"v", "id", "time", "op", "args"}`. It is the only
+The label log (in the storage layer) holds one edit per line: `{"v", "id", "time", "op", "args"}`. It is the only
 durable record of what the user said; clustering is recomputed from embeddings and replays the log every time, so
 an edit survives re-running any analysis, rebuilding the index, a new embedding model, and deleting and re-adding a
 photo. Faces are named by `face_id` (photo content hash + box) and people by `person_id`, never by row position.

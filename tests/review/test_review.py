@@ -450,8 +450,8 @@ def test_review_not_same_and_approve_are_label_edits_the_view_applies(tmp_path):
             ("d" * 20, None, None, "blurred")]  # fmt: skip
     faces = pa.Table.from_pylist(
         [{"face_id": f, "photo_id": "p" + f, "person_id": p, "person_name": None, "assigned_by": p and "auto",
-          "distance": d} for f, p, d, _ in rows], FACE_SCHEMA,
-    ).append_column("unsorted_reason", pa.array([r for *_, r in rows], pa.string()))  # fmt: skip
+          "distance": d, "unsorted_reason": r} for f, p, d, r in rows], FACE_SCHEMA,
+    )  # fmt: skip
     layout = DataLayout(tmp_path)
     layout.clusters_dir.mkdir(parents=True)
     pq.write_table(faces, layout.people_faces)

@@ -1,7 +1,7 @@
 """The face index: an Annoy forest over unit vectors (for the faces embedded after it was built), with each indexed
 face's nearest neighbours recorded at build time — exact where brute force is affordable, else from an inverted file
-in numpy, which finds far more of the true neighbours than Annoy's own queries at the same cost. Persistence is
-photo_assets.storage.people.
+in numpy, which finds far more of the true neighbours than Annoy's own queries at the same cost. The storage layer
+saves and loads it.
 """
 
 from __future__ import annotations
