@@ -26,6 +26,8 @@ from photo_assets.analysis.people.index import (
 # Up to this many pairs the whole table is exact, whatever the index holds: brute force costs seconds there, and
 # approximate neighbours cost recall.
 EXACT_TABLE_MAX_PAIRS = BRUTE_FORCE_MAX_PAIRS
+# A new face is offered to the rows of this many times k indexed faces around it.
+REVERSE_REACH = 3
 from photo_assets.analysis.people.vectors import fingerprints
 
 @dataclass(frozen=True)
@@ -55,52 +57,67 @@ def query_index(index: FaceIndex, vectors: np.ndarray, k: int = NEIGHBOURS) -> t
 
 
 def _candidates(rows: np.ndarray, neighbours: np.ndarray, distances: np.ndarray):
+    """(first, second, squared distance) for each valid neighbour of `rows`, both directions: a face is a candidate
+    of the faces it found."""
     first = np.repeat(rows, neighbours.shape[1])
     second, squared = neighbours.ravel(), distances.ravel().astype(np.float32) ** 2
     valid = (second >= 0) & (second != first)
-    return first[valid], second[valid], squared[valid]
+    first, second, squared = first[valid], second[valid], squared[valid]
+    return np.r_[first, second], np.r_[second, first], np.r_[squared, squared]
 
 
-def _nearest_k(count: int, first: np.ndarray, second: np.ndarray, squared: np.ndarray, k: int):
-    """Per face, the k nearest distinct candidates of both directions: (rows, squared) tables."""
-    both_first, both_second = np.r_[first, second], np.r_[second, first]
-    both_squared = np.r_[squared, squared]
-    order = np.lexsort((both_second, both_squared, both_first))
-    both_first, both_second, both_squared = both_first[order], both_second[order], both_squared[order]
-    pair = both_first * count + both_second
-    _, first_seen = np.unique(pair, return_index=True)  # the same pair found twice (both directions, two sources)
-    keep = np.zeros(len(pair), bool)
+def _merge_nearest(table: np.ndarray, squared: np.ndarray, first, second, distance, k: int) -> None:
+    """Fold candidate pairs into the rows of the table they concern, keeping each row's k nearest distinct ones."""
+    rows = np.unique(first)
+    present = table[rows]
+    valid = present >= 0
+    first = np.r_[np.repeat(rows, k)[valid.ravel()], first]
+    second = np.r_[present[valid], second]
+    distance = np.r_[squared[rows][valid], distance]
+    order = np.lexsort((second, distance, first))
+    first, second, distance = first[order], second[order], distance[order]
+    _, first_seen = np.unique(first * len(table) + second, return_index=True)
+    keep = np.zeros(len(first), bool)
     keep[first_seen] = True
-    both_first, both_second, both_squared = both_first[keep], both_second[keep], both_squared[keep]
-    rank = np.arange(len(both_first)) - np.searchsorted(both_first, both_first)
+    first, second, distance = first[keep], second[keep], distance[keep]
+    rank = np.arange(len(first)) - np.searchsorted(first, first)
     chosen = rank < k
-    table = np.full((count, k), -1, np.int64)
-    distances = np.full((count, k), np.inf, np.float32)
-    table[both_first[chosen], rank[chosen]] = both_second[chosen]
-    distances[both_first[chosen], rank[chosen]] = both_squared[chosen]
-    return table, distances
+    table[rows], squared[rows] = -1, np.inf
+    table[first[chosen], rank[chosen]] = second[chosen]
+    squared[first[chosen], rank[chosen]] = distance[chosen]
 
 
 def neighbour_table(face_ids, vectors: np.ndarray, index: FaceIndex | None, k: int = NEIGHBOURS) -> NeighbourTable:
-    """Each face's k nearest faces among `vectors` (unit vectors), the hybrid way."""
+    """Each face's k nearest faces among `vectors` (unit vectors), the hybrid way: the indexed faces' rows start
+    from what the build recorded, and only the rows the faces embedded since touch are merged again."""
     count = len(vectors)
     face_ids = np.asarray(face_ids, dtype=object)
     if count**2 <= EXACT_TABLE_MAX_PAIRS:
         index = None  # brute force is affordable: exact neighbours among all the faces, whatever the index holds
     item_of = _valid_items(face_ids, vectors, index)
     indexed, fresh = np.flatnonzero(item_of >= 0), np.flatnonzero(item_of < 0)
-    parts = []
-    if len(indexed):
-        position_of_item = np.full(len(index) + 1, -1, dtype=np.int64)  # the extra slot maps "no item" (-1)
-        position_of_item[item_of[indexed]] = indexed
-        recorded = index.neighbours[item_of[indexed]]
-        parts.append(_candidates(indexed, position_of_item[recorded], index.distances[item_of[indexed]]))
-        if len(fresh):
-            items, distances = query_index(index, vectors[fresh], k)
-            parts.append(_candidates(fresh, position_of_item[items], distances))
+    if not len(indexed):
+        rows, distances = nearest_neighbours(vectors, k)
+        return NeighbourTable(rows.astype(np.int64), distances.astype(np.float32) ** 2, 0, count)
+    table = np.full((count, k), -1, np.int64)
+    squared = np.full((count, k), np.inf, np.float32)
+    position_of_item = np.full(len(index) + 1, -1, dtype=np.int64)  # the extra slot maps "no item" (-1)
+    position_of_item[item_of[indexed]] = indexed
+    recorded = position_of_item[index.neighbours[item_of[indexed], :k]]
+    table[indexed] = recorded
+    squared[indexed] = np.where(recorded >= 0, index.distances[item_of[indexed], :k].astype(np.float32) ** 2, np.inf)
     if len(fresh):
-        among, distances = nearest_neighbours(vectors[fresh], k)
-        parts.append(_candidates(fresh, np.where(among >= 0, fresh[np.maximum(among, 0)], -1), distances))
-    first, second, squared = (np.concatenate([part[i] for part in parts]) if parts else np.empty(0) for i in range(3))
-    rows, squared = _nearest_k(count, first.astype(np.int64), second.astype(np.int64), squared.astype(np.float32), k)
-    return NeighbourTable(rows, squared, len(indexed), len(fresh))
+        # Wider than k: a new face belongs in the rows of indexed faces it is near, even where they are not among
+        # its own k nearest (the relation is not symmetric).
+        items, distances = query_index(index, vectors[fresh], REVERSE_REACH * k)
+        among, among_distances = nearest_neighbours(vectors[fresh], k)
+        parts = [_candidates(fresh, position_of_item[items], distances),
+                 _candidates(fresh, np.where(among >= 0, fresh[np.maximum(among, 0)], -1), among_distances)]
+        first, second, distance = (np.concatenate([part[i] for part in parts]) for i in range(3))
+        is_fresh = np.zeros(count, bool)
+        is_fresh[fresh] = True
+        wanted = is_fresh[first] | (distance < squared[first, -1])  # an indexed row takes only what beats its k-th
+        _merge_nearest(table, squared, first[wanted], second[wanted], distance[wanted], k)
+    order = np.argsort(squared, axis=1, kind="stable")  # faces of other libraries left holes: nearest first again
+    return NeighbourTable(np.take_along_axis(table, order, 1), np.take_along_axis(squared, order, 1), len(indexed),
+                          len(fresh))
