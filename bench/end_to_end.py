@@ -291,10 +291,10 @@ def compare_outputs(base: dict, other: dict, base_colours: dict, other_colours: 
     return text
 
 
-def extract(ref: str, work: Path) -> Path:
+def extract(ref: str, work: Path, repository: Path) -> Path:
     target = work / f"code_{ref.replace('/', '_')}"
     target.mkdir()
-    archive = subprocess.run(["git", "-C", str(PROJECT_DIR), "archive", ref], check=True, capture_output=True).stdout
+    archive = subprocess.run(["git", "-C", str(repository), "archive", ref], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
     return target
 
@@ -304,6 +304,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=200, help="photos generated (default 200)")
     parser.add_argument("--compare", action="append", default=[], metavar="REF",
                         help="also run this git ref's code (e.g. main), before this checkout's")
+    parser.add_argument("--repository", type=Path, default=PROJECT_DIR, help="where --compare refs come from")
     parser.add_argument("--keep", type=Path, help="keep the library and outputs in this folder")
     args = parser.parse_args()
     if not DEEPFACE_DIR.is_dir():
@@ -323,7 +324,7 @@ def main() -> None:
         print(f"yardstick: full decode {yard:.1f} s = {len(paths) / yard:.2f} photos/s")
         results = []
         for ref in args.compare:
-            results.append(run_pipeline(extract(ref, work), library, work, ref))
+            results.append(run_pipeline(extract(ref, work, args.repository), library, work, ref))
         results.append(run_pipeline(PROJECT_DIR, library, work, "this-checkout"))
         yard_after = yardstick(paths)
         print(f"yardstick again after the runs: {yard_after:.1f} s (load drift {yard_after / yard:.2f}x)")
