@@ -158,7 +158,21 @@ def _mtcnn():
     _tensorflow()
     from mtcnn import MTCNN
 
-    return MTCNN()
+    return _compiled(MTCNN())
+
+
+def _compiled(detector):
+    """`detector` with each stage's network (P-Net per pyramid level, R-Net and O-Net on their batches of crops) run
+    as one TensorFlow graph instead of layer by layer in eager mode: the same weights and kernels, so the same output
+    to the bit (tests/analysis/test_faces.py), in half the detection time (issue 12: 0.32 -> 0.16 s per 12 MP photo).
+    Every dimension but the channels is left open, so pyramid levels and crop batches of any size share one trace."""
+    import tensorflow as tf
+
+    for stage in detector.stages:
+        graph = tf.function(stage._model, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        # The networks compute in float32 whatever they are handed, as the eager call did.
+        stage._model = lambda images, graph=graph: graph(tf.cast(images, tf.float32))
+    return detector
 
 
 @functools.cache

@@ -319,3 +319,20 @@ def test_the_reduced_decode_finds_the_faces_the_full_decode_finds(analyzer: Face
         assert len(found) == len(full), path.name
         for face in full:
             assert max(_iou(face, other) for other in found) >= REDUCED_DECODE_BOX_IOU, path.name
+
+
+def test_compiled_detector_gives_mtcnns_own_output_to_the_bit(analyzer: FaceAnalyzer, deepface_dir: Path):
+    """The stages run as TensorFlow graphs (issue 12): exactly what mtcnn's eager networks give, on photos with one,
+    two and many faces and on one without."""
+    from mtcnn import MTCNN
+
+    analyzer.load()
+    eager = MTCNN()
+    compiled = faces_module._mtcnn()
+    assert compiled is not eager
+    names = ["img1.jpg", "couple.jpg", "selfie-many-people.jpg", "img22.jpg"]
+    images = [np.asarray(open_oriented(deepface_dir / name), np.float32) for name in names]
+    images.append(np.asarray(Image.fromarray(skimage_data.coffee()), np.float32))
+    options = {"box_format": "xyxy", "output_type": "numpy", "threshold_onet": 0.7}
+    for image in images:
+        np.testing.assert_array_equal(compiled.detect_faces(image, **options), eager.detect_faces(image, **options))
