@@ -10,6 +10,7 @@ from photo_assets.assets.batches import BACKFILL_POLICY, BatchOutcome, materiali
 from photo_assets.assets.metadata import preview
 from photo_assets.assets.names import ANALYSIS_GROUP, COLOR_HISTOGRAMS, PHOTOS
 from photo_assets.assets.photo_rows import analysable_photos
+from photo_assets.assets.progress import StepProgress
 from photo_assets.partitions import photo_batches
 from photo_assets.resources import PhotoLibrary
 
@@ -49,16 +50,22 @@ def _rows_for(photo_id: str, path) -> list[dict]:
 def color_histograms(context: dg.AssetExecutionContext, photo_library: PhotoLibrary) -> dg.MaterializeResult:
     """17-colour palette shares (>= 0.005, largest first) from a 32x32 bicubic sample, compared in HSV with a
     circular hue distance. Photos analysed before (same content hash, same algorithm) are reused, not recomputed."""
-    metadata, checks = materialize_batches(context, lambda batch_key: _colour_batch(photo_library, batch_key))
+    metadata, checks = materialize_batches(context, lambda batch_key: _colour_batch(photo_library, batch_key, context.log))
     return dg.MaterializeResult(metadata=metadata[None], check_results=checks)
 
 
-def _colour_batch(photo_library: PhotoLibrary, batch_key: str) -> BatchOutcome:
+def _colour_batch(photo_library: PhotoLibrary, batch_key: str, log=None) -> BatchOutcome:
     store = photo_library.store()
     photos = analysable_photos(photo_library, batch_key)
     reused = store.reusable(COLOR_HISTOGRAMS, list(photos), ALGORITHM_VERSION)
     done = set(reused["photo_id"].to_pylist()) if reused is not None else set()
-    computed = [row for photo_id, path in photos.items() if photo_id not in done for row in _rows_for(photo_id, path)]
+    todo = [(photo_id, path) for photo_id, path in photos.items() if photo_id not in done]
+    progress = StepProgress(log, "colours", batch_key, len(todo))
+    computed = []
+    for photo_id, path in todo:
+        computed += _rows_for(photo_id, path)
+        progress.advance()
+    progress.finish()
     tables = [pa.Table.from_pylist(computed, schema=COLOUR_SCHEMA)]
     if reused is not None:
         tables.append(reused.select(COLOUR_SCHEMA.names).cast(COLOUR_SCHEMA))

@@ -22,6 +22,7 @@ from photo_assets.assets.batches import BACKFILL_POLICY, BatchOutcome, materiali
 from photo_assets.assets.metadata import picture, preview
 from photo_assets.assets.names import FACE_DETECTIONS, FACE_EMBEDDINGS, FACE_POOL, FACES_GROUP, PHOTOS
 from photo_assets.assets.photo_rows import analysable_photos
+from photo_assets.assets.progress import StepProgress
 from photo_assets.partitions import photo_batches
 from photo_assets.resources import FaceModels, PhotoLibrary
 from photo_assets.storage.layout import FACE_SCANS
@@ -141,6 +142,14 @@ def faces(context: dg.AssetExecutionContext, photo_library: PhotoLibrary, face_m
     yield from checks
 
 
+def _counted(photos: list, progress: StepProgress):
+    """The photos, one at a time, counting each as done when the analyser asks for the next: results come out in
+    batches of embeddings, but a photo's scan is over when the next one is read."""
+    for photo in photos:
+        yield photo
+        progress.advance()
+
+
 def _face_batch(
     context: dg.AssetExecutionContext,
     photo_library: PhotoLibrary,
@@ -155,13 +164,13 @@ def _face_batch(
     done = set(reused_scans["photo_id"].to_pylist())
     detections, embeddings, scans = [], [], []
     todo = [(photo_id, path) for photo_id, path in photos.items() if photo_id not in done]
-    for index, (photo_id, result) in enumerate(analyzer.analyse(todo, batch_size=embed_batch_size), 1):
+    progress = StepProgress(context.log, "faces", batch_key, len(todo))
+    for photo_id, result in analyzer.analyse(_counted(todo, progress), batch_size=embed_batch_size):
         found, embedded, scan = _rows(photo_id, result, version)
         detections += found
         embeddings += embedded
         scans.append(scan)
-        if index % 50 == 0:
-            context.log.info(f"{index}/{len(todo)} photos of batch {batch_key} scanned for faces")
+    progress.finish()
     detection_table = pa.concat_tables([pa.Table.from_pylist(detections, DETECTION_SCHEMA), reused_detections])
     embedding_table = pa.concat_tables([pa.Table.from_pylist(embeddings, EMBEDDING_SCHEMA), reused_embeddings])
     scan_table = pa.concat_tables([pa.Table.from_pylist(scans, SCAN_SCHEMA), reused_scans])

@@ -8,7 +8,9 @@ import time
 
 import click
 
+from photo_assets.assets.progress import listening
 from photo_assets.cli.options import current_settings, dagster_instance, data_option, library_option
+from photo_assets.cli.progress import ProgressDisplay
 from photo_assets.storage import DataLayout
 
 # The command prints one line per batch; Dagster's step-by-step log stays in the instance (and the UI).
@@ -128,10 +130,13 @@ def run(without_faces: bool) -> int:
     ]
     tags = {RUN_PID_TAG: str(os.getpid()), RUN_HOST_TAG: socket.gethostname()}
     failed = 0
+    display = ProgressDisplay()
     for index, batch_key in enumerate(new + rerun, start=1):
-        result = batch_job.execute_in_process(
-            instance=instance, partition_key=batch_key, raise_on_error=False, run_config=QUIET_LOGS, tags=tags
-        )
+        with listening(display):
+            result = batch_job.execute_in_process(
+                instance=instance, partition_key=batch_key, raise_on_error=False, run_config=QUIET_LOGS, tags=tags
+            )
+        display.close()
         failed += _report(result, f"[{index}/{len(new) + len(rerun)}] batch {batch_key}")
     sidecars = new + rerun
     if (new or rerun or _people_behind(instance)) and not without_faces:

@@ -12,11 +12,20 @@ import pyarrow.compute as pc
 from photo_assets.assets.names import LABEL_LOG_KEY, PERSON_CLUSTERS_KEY
 from photo_assets.cli.options import current_settings, dagster_instance, data_option, emit_json, json_option
 from photo_assets.storage import DataLayout, DataStore
-from photo_assets.storage.layout import COLOR_HISTOGRAMS, FACE_DETECTIONS, FACE_EMBEDDINGS, LOCATIONS, PHOTOS
+from photo_assets.storage.layout import (
+    COLOR_HISTOGRAMS,
+    FACE_DETECTIONS,
+    FACE_EMBEDDINGS,
+    FACE_SCANS,
+    LOCATIONS,
+    PHOTOS,
+)
 from photo_assets.storage.people import load_people
 
-# Per-batch assets whose outputs are counted per distinct photo.
-PHOTO_ASSETS = [COLOR_HISTOGRAMS, LOCATIONS, FACE_DETECTIONS, FACE_EMBEDDINGS]
+# Per-batch assets whose outputs are counted per distinct photo. face_scans (every photo scanned for faces, with
+# faces or not) is how much of the library the face step has covered; face_detections counts photos with faces.
+PHOTO_ASSETS = [COLOR_HISTOGRAMS, LOCATIONS, FACE_SCANS, FACE_DETECTIONS, FACE_EMBEDDINGS]
+LABELS = {FACE_SCANS: "scanned for faces"}
 LAST_RUNS = 5
 
 
@@ -99,7 +108,11 @@ def _library_lines(summary: dict) -> list[str]:
             "errors: " + (", ".join(f"{kind} {count}" for kind, count in errors.items()) if errors else "none"),
         ]
         for asset, count in summary["analysed_photos"].items():
-            lines.append(f"{asset}: {'not materialized' if count is None else f'{count} photos'}")
+            if count is None:
+                lines.append(f"{LABELS.get(asset, asset)}: not materialized")
+                continue
+            share = f" ({count / summary['photos']:.0%} of the library)" if summary["photos"] else ""
+            lines.append(f"{LABELS.get(asset, asset)}: {count}/{summary['photos']} photos{share}")
     lines.append(f"faces embedded: {summary['faces']}")
     if "people" in summary:
         people = summary["people"]

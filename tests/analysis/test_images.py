@@ -17,6 +17,7 @@ from photo_assets.analysis.images import (
     decode_gps,
     open_exif_thumbnail,
     open_oriented,
+    open_reduced,
     read_metadata,
 )
 
@@ -230,3 +231,26 @@ def test_camera_thumbnails_and_fuzzed_files(shared_dir: Path):
     assert found["mei__jpg__Samsung_GT-I9000_(Galaxy_S).jpg"].size == (120, 160)  # orientation 6: turned upright
     assert found["mei__jpg__Leica_T_(Typ_701).jpg"] is None  # 3:2 photo, letterboxed 4:3 thumbnail
     assert sum(thumbnail is not None for thumbnail in found.values()) >= 60
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+@pytest.mark.parametrize("suffix", ["jpg", "png"])
+def test_the_reduced_decode_is_oriented_and_knows_the_full_size(tmp_path: Path, orientation: int, suffix: str):
+    """open_reduced (face detection's decode, issue 12): a JPEG decoded at the smallest DCT scale keeping its long
+    side >= the request, oriented like open_oriented, with the full-size photo's oriented size; other formats whole."""
+    stored = Image.fromarray(np.random.default_rng(1).integers(0, 255, (1500, 2001, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = orientation
+    path = tmp_path / f"photo.{suffix}"
+    stored.save(path, exif=exif)
+    full = open_oriented(path)
+    reduced, size = open_reduced(path, 500)
+    assert size == full.size
+    if suffix == "jpg":  # 2001 // 500 = 4: a quarter of each side, rounded up
+        assert sorted(reduced.size) == [375, 501]
+        assert (reduced.width > reduced.height) == (full.width > full.height)
+    else:
+        assert reduced.size == full.size
+    assert reduced.mode == "RGB"
+    small = open_reduced(path, 4000)[0]  # asking for more than the photo has: the photo itself
+    assert small.size == full.size
