@@ -36,14 +36,13 @@ import numpy as np  # noqa: E402
 from PIL import Image, TiffImagePlugin  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from faces import DEEPFACE_DIR, _background, labelled_portraits  # noqa: E402
+from faces import DEEPFACE_DIR, _background, paste_portraits  # noqa: E402
 from synthetic import exif_with_thumbnail  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 SIZE = (4000, 3000)
 FACE_SHARE = 0.4
 PORTRAIT_SIDES = (300, 1100)
-PORTRAITS_PER_PHOTO = (1, 3)
 SIDEWAYS_EVERY = 5
 THUMBNAIL_SIZE = (160, 120)
 JPEG_QUALITY = 90
@@ -80,23 +79,6 @@ def _exif(index: int, orientation: int, rng: np.random.Generator) -> Image.Exif:
     return exif
 
 
-def _paste(photo: Image.Image, rng: np.random.Generator) -> list[tuple[Image.Image, int, int]]:
-    """1-3 portraits in columns; returns each pasted portrait (as pasted) and its position."""
-    portraits = labelled_portraits()
-    pasted = []
-    columns = int(rng.integers(PORTRAITS_PER_PHOTO[0], PORTRAITS_PER_PHOTO[1] + 1))
-    cell = SIZE[0] // columns
-    for column in range(columns):
-        portrait = Image.open(DEEPFACE_DIR / portraits[rng.integers(len(portraits))]).convert("RGB")
-        side = int(rng.integers(*PORTRAIT_SIDES))
-        portrait.thumbnail((min(side, cell), side), Image.Resampling.LANCZOS)
-        x = column * cell + int(rng.integers(0, cell - portrait.width + 1))
-        y = int(rng.integers(0, SIZE[1] - portrait.height + 1))
-        photo.paste(portrait, (x, y))
-        pasted.append((portrait, x, y))
-    return pasted
-
-
 def generate(library: Path, count: int, seed: int = 12) -> dict[str, list[tuple[Image.Image, int, int]]]:
     """The photos; per file name, the portraits pasted into it (in upright, oriented pixels)."""
     rng = np.random.default_rng(seed)
@@ -106,7 +88,7 @@ def generate(library: Path, count: int, seed: int = 12) -> dict[str, list[tuple[
     for index in range(count):
         photo = _background(index, rng)
         name = f"IMG_{index:05d}.jpg"
-        pasted[name] = _paste(photo, rng) if index in with_faces else []
+        pasted[name] = paste_portraits(photo, rng, PORTRAIT_SIDES) if index in with_faces else []
         orientation = 6 if index % SIDEWAYS_EVERY == SIDEWAYS_EVERY - 1 else 1
         # Orientation 6: the sensor's frame is the upright photo turned 90 degrees anticlockwise.
         stored = photo.transpose(Image.Transpose.ROTATE_90) if orientation == 6 else photo

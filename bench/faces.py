@@ -88,20 +88,23 @@ def _background(index: int, rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(np.clip(np.asarray(background, np.float32) + grain, 0, 255).astype(np.uint8))
 
 
-def _paste_portraits(photo: Image.Image, rng: np.random.Generator) -> list[list[int]]:
+def paste_portraits(photo: Image.Image, rng: np.random.Generator, sides: tuple[int, int] = PORTRAIT_SIDES
+                    ) -> list[tuple[Image.Image, int, int]]:
+    """1-3 labelled portraits pasted into `photo` in columns, each at a long side drawn from `sides`; returns each
+    portrait as pasted and its position."""
     portraits = labelled_portraits()
-    rectangles = []
+    pasted = []
     columns = int(rng.integers(PORTRAITS_PER_PHOTO[0], PORTRAITS_PER_PHOTO[1] + 1))
-    cell = GENERATED_SIZE[0] // columns
+    cell = photo.width // columns
     for column in range(columns):
         portrait = Image.open(DEEPFACE_DIR / portraits[rng.integers(len(portraits))]).convert("RGB")
-        side = int(rng.integers(*PORTRAIT_SIDES))
+        side = int(rng.integers(*sides))
         portrait.thumbnail((min(side, cell), side), Image.Resampling.LANCZOS)
         x = column * cell + int(rng.integers(0, cell - portrait.width + 1))
-        y = int(rng.integers(0, GENERATED_SIZE[1] - portrait.height + 1))
+        y = int(rng.integers(0, photo.height - portrait.height + 1))
         photo.paste(portrait, (x, y))
-        rectangles.append([x, y, portrait.width, portrait.height, 0])
-    return rectangles
+        pasted.append((portrait, x, y))
+    return pasted
 
 
 def _paste_small_faces(
@@ -135,7 +138,7 @@ def generate_photos(directory: Path, count: int, seed: int = 7) -> tuple[list[Pa
     paths, labels = [], {}
     for index in range(count):
         photo = _background(index, rng)
-        rectangles = _paste_portraits(photo, rng)
+        rectangles = [[x, y, portrait.width, portrait.height, 0] for portrait, x, y in paste_portraits(photo, rng)]
         small = int(rng.integers(SMALL_FACES_PER_PHOTO[0], SMALL_FACES_PER_PHOTO[1] + 1))
         _paste_small_faces(photo, [int(rng.integers(*SMALL_FACE_SIDES)) for _ in range(small)], rectangles, rng)
         paths.append(_save(photo, directory / f"generated_{index:02d}.jpg"))

@@ -43,3 +43,18 @@ def dagster_home_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = dagster_home(tmp_path / "dagster_home", SQLITE_HOME_TEMPLATE)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="module")
+def browser_launcher():
+    """Debian's Chromium through Playwright (no browser download): a loud failure in CI when it is missing."""
+    from tests.services import CHROMIUM, unavailable
+
+    if not CHROMIUM.is_file():
+        unavailable(f"no browser: install Debian's chromium ({CHROMIUM}; scripts/ci_services.sh does)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("the playwright Python package is not installed (pip install playwright; no browser download)")
+    with sync_playwright() as playwright:
+        yield playwright.chromium

@@ -236,6 +236,12 @@ def _maintenance(server: PostgresServer, statement: str) -> None:
         connection.close()
 
 
+# Debian's Chromium (scripts/ci_services.sh installs it); Playwright drives it, it never downloads a browser.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]  # fmt: skip
 # The longest a `photo-assets` command of a test may take (a first run of the face models on a small library).
 CLI_TIMEOUT_S = 1800
 CLI_COMMAND = [sys.executable, "-m", "photo_assets.cli"]

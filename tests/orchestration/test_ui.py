@@ -17,14 +17,16 @@ from photo_assets import settings
 from photo_assets.demo import build_demo_library
 from photo_assets.storage.scanner import DEFAULT_BATCH_SIZE
 from tests.library_helpers import write_photo
-from tests.services import PROJECT_DIR, SQLITE_HOME_TEMPLATE, DagsterDev, dagster_dev, dagster_home, unavailable
+from tests.services import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    PROJECT_DIR,
+    SQLITE_HOME_TEMPLATE,
+    DagsterDev,
+    dagster_dev,
+    dagster_home,
+)
 
-# Debian's Chromium (scripts/ci_services.sh installs it); Playwright drives it, it never downloads a browser.
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]  # fmt: skip
 ARTIFACTS_DIR = PROJECT_DIR / "test-artifacts" / "ui"
 # The assets whose pages are opened and photographed (a preview table; the faces' and the people's contact sheets,
 # pictures); every asset listed must have been materialized before the browser starts. The demo's photos include
@@ -90,18 +92,6 @@ def latest_materializations(dev: DagsterDev) -> dict[str, dict]:
 
 def metadata_of(node: dict) -> dict[str, dict]:
     return {entry["label"]: entry for entry in node["assetMaterializations"][0]["metadataEntries"]}
-
-
-@pytest.fixture(scope="module")
-def browser_launcher():
-    if not CHROMIUM.is_file():
-        unavailable(f"no browser: install Debian's chromium ({CHROMIUM}; scripts/ci_services.sh does)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("the playwright Python package is not installed (pip install playwright; no browser download)")
-    with sync_playwright() as playwright:
-        yield playwright.chromium
 
 
 @pytest.fixture(scope="module")

@@ -28,19 +28,15 @@ import pytest
 from photo_assets.storage import DataLayout, LabelLog
 from tests.library_helpers import copy_portraits
 from tests.services import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
     PROJECT_DIR,
     SQLITE_HOME_TEMPLATE,
     dagster_home,
     free_port,
     photo_assets_cli,
-    unavailable,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]  # fmt: skip
 ARTIFACTS_DIR = PROJECT_DIR / "test-artifacts" / "review"
 PAGE_TIMEOUT_MS = 30_000
 RUN_TIMEOUT_S = 1200
@@ -97,18 +93,6 @@ def review_server(review_library):
     finally:
         server.should_exit = True
         thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def browser_launcher():
-    if not CHROMIUM.is_file():
-        unavailable(f"no browser: install Debian's chromium ({CHROMIUM}; scripts/ci_services.sh does)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("the playwright Python package is not installed (pip install playwright; no browser download)")
-    with sync_playwright() as playwright:
-        yield playwright.chromium
 
 
 @pytest.fixture

@@ -212,22 +212,29 @@ def _suggestions(active_ids, active_person, refined, photo_codes, people: pa.Tab
     ]
     named = np.array([where[pid] for pid in labels.names if pid in where], np.int64)
     found = suggest(refined, photo_codes, group, np.array(not_same, np.int64).reshape(-1, 2), named)
-    size = dict(zip(people["person_id"].to_pylist(), people["faces"].to_pylist()))
-    rows = []
-    for index, (a, b) in enumerate(zip(found.group.tolist(), found.other_group.tolist())):
-        first, second = person_ids[a], person_ids[b]
-        face, other_face = found.face[index], found.other_face[index]
-        if group[face] != a:  # the closest pair is listed in the order of its groups
-            face, other_face = other_face, face
-        fold_second = first in labels.names or (second not in labels.names and size[second] < size[first])
-        if fold_second:
-            first, second, face, other_face = second, first, other_face, face
-        rows.append({
-            "person_id": first, "other_person_id": second, "distance": float(found.distance[index]),
-            "rank": int(found.rank[index]), "face_id": active_ids[face], "other_face_id": active_ids[other_face],
-            "face_distance": float(found.closest[index]),
-        })
-    return pa.Table.from_pylist(rows, schema=SUGGESTION_SCHEMA)
+    first, second = found.group, found.other_group
+    face, other_face = found.face, found.other_face
+    swapped = group[face] != first  # the closest pair is listed in the order of its groups
+    face, other_face = np.where(swapped, other_face, face), np.where(swapped, face, other_face)
+    size_of = dict(zip(people["person_id"].to_pylist(), people["faces"].to_pylist()))
+    sizes = np.array([size_of[person_id] for person_id in person_ids], np.int64)
+    is_named = np.isin(np.arange(len(person_ids)), named)
+    fold_second = is_named[first] | (~is_named[second] & (sizes[second] < sizes[first]))
+    first, second = np.where(fold_second, second, first), np.where(fold_second, first, second)
+    face, other_face = np.where(fold_second, other_face, face), np.where(fold_second, face, other_face)
+    person_ids = np.asarray(person_ids, dtype=object)
+    return pa.table(
+        {
+            "person_id": pa.array(person_ids[first].tolist(), pa.string()),
+            "other_person_id": pa.array(person_ids[second].tolist(), pa.string()),
+            "distance": pa.array(found.distance, pa.float32()),
+            "rank": pa.array(found.rank, pa.int64()),
+            "face_id": pa.array(active_ids[face].tolist(), pa.string()),
+            "other_face_id": pa.array(active_ids[other_face].tolist(), pa.string()),
+            "face_distance": pa.array(found.closest, pa.float32()),
+        },
+        schema=SUGGESTION_SCHEMA,
+    )
 
 
 def _tables(ids, photos, vectors, person, by_user, reasons, rejected_ids, rejected_photos, labels):

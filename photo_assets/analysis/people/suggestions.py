@@ -22,6 +22,9 @@ SCALE_NEIGHBOUR = 10
 ANY_DISTANCE = 4.0 + 1e-6
 # A face with no neighbours this far has the largest scale a pair of orthogonal faces has.
 MISSING_SCALE = 2.0
+# Suggestions kept, best first: far more than a user clicks through (lfw_train's 300 clicks end before rank 400), few
+# enough that a 300k-face library's list stays a few MB instead of millions of rows.
+MAX_SUGGESTIONS = 20_000
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ def suggest(
     is_named = np.isin(groups, named_groups)
     allowed &= ~(is_named[key // len(groups)] & is_named[key % len(groups)])
     key, first, second, squared, score = key[allowed], first[allowed], second[allowed], squared[allowed], score[allowed]
-    order = np.lexsort((key, score))
+    order = np.lexsort((key, score))[:MAX_SUGGESTIONS]
     return Suggestions(
         group=groups[key[order] // len(groups)],
         other_group=groups[key[order] % len(groups)],
