@@ -156,8 +156,12 @@ def _people_sheet(people: pa.Table, faces: pa.Table, store: DataStore, library_d
     kinds={"numpy", "parquet"},
     code_version=PEOPLE_VERSION,
     pool=PEOPLE_POOL,
-    # Follows new faces, new index builds and every edit; a label log never edited is not "missing".
-    automation_condition=dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing()),
+    # Follows new faces, new index builds and every edit; a label log never edited is not "missing". The catalog and
+    # the boxes are read for the contact sheet only: they arrive before the faces and must not trigger a run of their
+    # own.
+    automation_condition=dg.AutomationCondition.eager()
+    .without(~dg.AutomationCondition.any_deps_missing())
+    .ignore(dg.AssetSelection.assets(PHOTOS, FACE_DETECTIONS)),
 )
 def person_clusters(photo_library: PhotoLibrary) -> dg.MaterializeResult:
     """Every face a person can be recognised by gets a person: named by the user's edits, or an "Unknown person

@@ -213,7 +213,8 @@ def test_sidecars_carry_the_renamed_person_the_boxes_and_the_place(analysed: dic
     # Another tool's sidecar, already in the mirror tree, for one portrait.
     portrait = sorted((library / "person_01").iterdir())[0]
     theirs = data / SIDECAR_DIR / "person_01" / f"{portrait.name}.xmp"
-    theirs.parent.mkdir(parents=True)
+    theirs.parent.mkdir(parents=True, exist_ok=True)
+    theirs.unlink(missing_ok=True)  # `photo-assets run` wrote ours already: the other tool's comes first here
     exiftool_sidecar(theirs, "-XMP:Rating=5", "-XMP:Title=Graduation")
 
     metadata, checks = materialize_sidecars(library, data)
