@@ -70,19 +70,15 @@ def new_annoy(vectors: np.ndarray, trees: int) -> AnnoyIndex:
     return annoy
 
 
-def query_all(annoy: AnnoyIndex, queries, k: int, by_item: bool) -> tuple[np.ndarray, np.ndarray]:
-    """k nearest items for each query (an item number or a vector), on every core: Annoy releases the GIL."""
+def query_vectors(annoy: AnnoyIndex, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """k nearest items for each query vector (items, euclidean distances; -1 / inf where fewer), on every core:
+    Annoy releases the GIL."""
     search_k = SEARCH_K_PER_NEIGHBOUR * k
-    lookup = annoy.get_nns_by_item if by_item else annoy.get_nns_by_vector
     found = np.full((len(queries), k), -1, dtype=np.int32)
     distances = np.full((len(queries), k), np.inf, dtype=np.float32)
 
     def fill(row: int) -> None:
-        query = int(queries[row]) if by_item else queries[row]
-        items, dists = lookup(query, k + 1 if by_item else k, search_k, True)
-        if by_item:  # drop the item itself (usually first; ties may move it)
-            keep = [position for position, item in enumerate(items) if item != query][:k]
-            items, dists = [items[p] for p in keep], [dists[p] for p in keep]
+        items, dists = annoy.get_nns_by_vector(queries[row], k, search_k, True)
         found[row, : len(items)] = items
         distances[row, : len(dists)] = dists
 
@@ -96,11 +92,9 @@ def brute_force_neighbours(
     vectors: np.ndarray,
     k: int,
     exclude: np.ndarray | None = None,
-    max_squared: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest rows of `vectors` for each query (unit vectors), exactly, in blocks; `exclude[i]` is query i's
-    own row (or -1), and rows farther than `max_squared` (squared distance) are not wanted. Returns (rows,
-    distances), both (queries, k), -1 / inf where fewer exist."""
+    own row (or -1). Returns (rows, distances), both (queries, k), -1 / inf where fewer exist."""
     found = np.full((len(queries), k), -1, dtype=np.int32)
     distances = np.full((len(queries), k), np.inf, dtype=np.float32)
     k_eff = min(k, len(vectors) - (exclude is not None))
@@ -113,12 +107,8 @@ def brute_force_neighbours(
         if exclude is not None:
             own = exclude[start : start + len(block)]
             similarity[np.flatnonzero(own >= 0), own[own >= 0]] = -np.inf
-        if max_squared is None:
-            top = np.argpartition(-similarity, k_eff - 1, axis=1)[:, :k_eff]
-            rows = np.repeat(np.arange(len(block)), k_eff)
-            columns = top.ravel()
-        else:  # near pairs are few: picking them out beats partitioning every row
-            rows, columns = np.nonzero(similarity > 1.0 - max_squared / 2.0)
+        top = np.argpartition(-similarity, k_eff - 1, axis=1)[:, :k_eff]
+        rows, columns = np.repeat(np.arange(len(block)), k_eff), top.ravel()
         values = similarity[rows, columns]
         order = np.lexsort((columns, -values, rows))
         rows, columns, values = rows[order], columns[order], values[order]

@@ -20,7 +20,7 @@ from photo_assets.analysis.people.index import (
     NEIGHBOURS,
     FaceIndex,
     nearest_neighbours,
-    query_all,
+    query_vectors,
 )
 
 # Up to this many pairs the whole table is exact, whatever the index holds: brute force costs seconds there, and
@@ -53,7 +53,7 @@ def _valid_items(face_ids: np.ndarray, vectors: np.ndarray, index: FaceIndex | N
 
 def query_index(index: FaceIndex, vectors: np.ndarray, k: int = NEIGHBOURS) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest indexed items to each vector: (items, distances), -1 / inf where fewer exist."""
-    return query_all(index.annoy, vectors, k, by_item=False)
+    return query_vectors(index.annoy, vectors, k)
 
 
 def _candidates(rows: np.ndarray, neighbours: np.ndarray, distances: np.ndarray):

@@ -100,17 +100,17 @@ def _cannot_link(ids, word: _UserWord, active: np.ndarray, labels: LabelState, p
     same (their seeds and their faces of the last run)."""
     position = np.full(len(ids), -1, np.int64)
     position[active] = np.arange(len(active))
-    members: dict[str, list[int]] = {}
+    seeds_of: dict[int, list[int]] = {}  # person code -> positions the user placed in that person
     for face in active.tolist():
         if word.seeded[face] >= 0:
-            members.setdefault(word.people[word.seeded[face]], []).append(int(position[face]))
-    seeds_of = {word.people.index(person): list(faces) for person, faces in members.items()}
+            seeds_of.setdefault(int(word.seeded[face]), []).append(int(position[face]))
     pairs = [
         (int(position[face]), seed)
         for face, people in word.banned.items() if position[face] >= 0
         for person in people for seed in seeds_of.get(person, ())
     ]
     if labels.not_same:
+        members = {word.people[code]: list(faces) for code, faces in seeds_of.items()}
         face_of = {ids[face]: face for face in active.tolist()}
         for face_id, person_id in previous_members(previous).items():
             face = face_of.get(face_id)
@@ -136,9 +136,11 @@ def _group_faces(ids, photos, vectors, reasons, word: _UserWord, labels: LabelSt
     named_groups = np.unique(group[[face for face in active.tolist() if word.seeded[face] in named_people]])
     claimed = claim_unsorted(group, vectors, named_groups, np.flatnonzero(group < 0))
     for face in np.flatnonzero(claimed != group):  # a face rejected from a person is never claimed by it
-        seeded_there = word.seeded[group == claimed[face]]
-        if word.banned.get(int(face), set()) & set(seeded_there[seeded_there >= 0].tolist()):
-            claimed[face] = -1
+        banned = word.banned.get(int(face))
+        if banned:  # only then the claiming group's people are worth a pass over every face
+            seeded_there = word.seeded[group == claimed[face]]
+            if banned & set(seeded_there[seeded_there >= 0].tolist()):
+                claimed[face] = -1
     return claimed, refined, active, photo_codes, table
 
 

@@ -62,11 +62,11 @@ def implausible_persons(person_ids: np.ndarray, distances: np.ndarray, raw_norms
     person of background faces: the previous method's largest lfw_train "person" had 194 of them, median norm under
     MIN_RAW_NORM) or faces spread wider than real people's."""
     found: dict[str, str] = {}
-    person_ids = np.asarray(person_ids, dtype=object)
-    for person_id in sorted(set(person_ids.tolist())):
-        members = person_ids == person_id
-        if members.sum() < MIN_JUDGED_FACES:
-            continue
+    people, person_of = np.unique(np.asarray(person_ids, dtype=str), return_inverse=True)
+    order = np.argsort(person_of, kind="stable")
+    starts = np.searchsorted(person_of[order], np.arange(len(people) + 1))  # each person's faces, in one pass
+    for code in np.flatnonzero(np.diff(starts) >= MIN_JUDGED_FACES):
+        person_id, members = str(people[code]), order[starts[code] : starts[code + 1]]
         norm, spread = float(np.median(raw_norms[members])), float(np.nanmean(distances[members]))
         if norm < MIN_RAW_NORM:
             found[person_id] = f"faces too unsure to recognise (median embedding norm {norm:.1f} < {MIN_RAW_NORM})"
