@@ -1,47 +1,60 @@
-"""Contact sheets: small PNG grids of face thumbnails, so a user sees at a glance what was found (or merged)."""
+"""Face crops and contact sheets. A face crop is a small square JPEG around one face, cut by the faces step from the
+copy of the photo it already decoded for detection, and kept under the data folder: the people page and every
+contact sheet (small PNG grids, so a user sees at a glance what was found or merged) read it instead of decoding the
+photo again."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from photo_assets.analysis.images import PhotoError, open_oriented
-
-THUMBNAIL_SIDE = 96
-# Context around the face in a thumbnail: the box is drawn, so the user sees what the detector saw.
-CONTEXT = 0.4
+CROP_SIDE = 160  # pixels of a face crop (square): the people page's face tiles
+# Margin around the box, as a share of its long side, on each side: hair and chin, so the face is recognisable.
+CROP_CONTEXT = 0.25
+CROP_JPEG_QUALITY = 85
+THUMBNAIL_SIDE = 96  # of a face on a contact sheet
 BOX_COLOUR = (255, 64, 64)
 BACKGROUND = (32, 32, 32)
-# Decode at this size at most: a contact sheet never needs more, and 40 MP photos stay cheap.
-DECODE_SIDE = 1024
+
+
+def face_crop(image: Image.Image, box: tuple[float, float, float, float], scale: float) -> Image.Image:
+    """The CROP_SIDE square around `box` (x, y, width, height in full-size pixels) cut from `image`, a copy of the
+    photo `scale` times its full size. Pillow fills what lies beyond the photo with black."""
+    x, y, width, height = (value * scale for value in box)
+    side = max(width, height) * (1 + 2 * CROP_CONTEXT)
+    left, top = x + width / 2 - side / 2, y + height / 2 - side / 2
+    crop = image.crop((round(left), round(top), round(left + side), round(top + side)))
+    return crop.resize((CROP_SIDE, CROP_SIDE), Image.Resampling.BICUBIC)
+
+
+def jpeg_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=CROP_JPEG_QUALITY)
+    return buffer.getvalue()
 
 
 @dataclass(frozen=True)
 class FaceTile:
-    path: Path
+    crop: Path  # the face's stored crop (face_crop); a grey tile stands in while it does not exist
     box: tuple[float, float, float, float]  # x, y, width, height in full-size oriented pixels
-    photo_size: tuple[int, int]  # full-size oriented width, height
 
 
 def _thumbnail(tile: FaceTile) -> Image.Image:
     try:
-        image = open_oriented(tile.path, max_side=DECODE_SIDE)
-    except PhotoError:
+        with Image.open(tile.crop) as stored:
+            crop = stored.convert("RGB").resize((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.BICUBIC)
+    except OSError:
         return Image.new("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE), BACKGROUND)
-    scale = image.width / tile.photo_size[0]
-    x, y, width, height = (value * scale for value in tile.box)
-    side = max(width, height) * (1 + 2 * CONTEXT)
-    left, top = x + width / 2 - side / 2, y + height / 2 - side / 2
-    crop = image.crop((round(left), round(top), round(left + side), round(top + side)))
-    ratio = THUMBNAIL_SIDE / max(1.0, side)
-    crop = crop.resize((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.BICUBIC)
+    # The box is drawn, so the user sees what the detector saw: centred in the crop, its long side a fixed share.
+    _, _, width, height = tile.box
+    ratio = THUMBNAIL_SIDE / (max(width, height) * (1 + 2 * CROP_CONTEXT) or 1.0)
+    left, top = (THUMBNAIL_SIDE - width * ratio) / 2, (THUMBNAIL_SIDE - height * ratio) / 2
     ImageDraw.Draw(crop).rectangle(
-        ((x - left) * ratio, (y - top) * ratio, (x - left + width) * ratio, (y - top + height) * ratio),
-        outline=BOX_COLOUR,
-        width=2,
+        (left, top, left + width * ratio, top + height * ratio), outline=BOX_COLOUR, width=2
     )
     return crop
 

@@ -4,7 +4,9 @@ Detection runs on the orientation-corrected photo shrunk so its long side is at 
 landmarks are scaled back to full-size oriented pixels. That copy is resized from a JPEG decoded at reduced scale
 (draft mode: 1/2 on a 12 MP photo), not from the full-size photo: ~75 ms instead of ~195 ms on 12 MP (issue 12),
 boxes within IoU 0.95 of the full decode's and the same AUC on ../shared/faces/deepface. Only photos with faces are
-then decoded at full size, for their crops. `min_face_size` counts pixels of that shrunk copy, so the
+then decoded at full size, for their crops. Decoding runs in a thread beside the detector (Pillow releases the GIL
+while it decodes and resizes): the next photos' reduced decodes, and the full decode of a photo with faces, which is
+aligned once the next photo's faces are found. `min_face_size` counts pixels of that shrunk copy, so the
 smallest face found grows with the photo: at 1,024 it is ~50 px on a 12 MP photo (4,000 px long side) and ~90 px
 on 40 MP (7,300 px), as `bench/faces.py --calibrate` measures. Smaller faces are lost on purpose: FaceNet sees
 160 x 160 pixels, and a face blown up from a few dozen pixels says little about whose face it is.
@@ -12,7 +14,10 @@ on 40 MP (7,300 px), as `bench/faces.py --calibrate` measures. Smaller faces are
 Alignment and embedding are deepface 0.0.103's own (`DeepFace.represent(model_name="Facenet",
 detector_backend="mtcnn")`): a crop with half the box added on every side, rotated about its centre so the eyes
 are level, the box cut back out, scaled to fit 160 x 160 and padded with black, channels as deepface feeds them
-(BGR, 0..1, no further normalisation). The crop comes from the full-size oriented photo, never from the shrunk copy.
+(BGR, 0..1, no further normalisation). The crop comes from the full-size oriented photo, never from a reduced copy:
+aligned from the half-scale decode, faces of 320-640 px embed at cosine 0.995-0.997 to the full-size ones, not the
+0.999 that would keep today's embeddings. Each face also gets a small JPEG crop (contact_sheet.face_crop), cut from
+the reduced decode, for the people page and the contact sheets.
 
 Embeddings go through the network in batches across faces and photos: on 2 cores one face alone costs 0.6-1.1 s,
 in a batch of 32 0.1-0.15 s. TensorFlow, mtcnn and deepface are imported by the first analyser that needs them,
@@ -28,13 +33,16 @@ import importlib.metadata
 import json
 import logging
 import math
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from photo_assets.analysis.contact_sheet import face_crop, jpeg_bytes
 from photo_assets.analysis.images import PhotoError, open_oriented, open_reduced
 
 # Bump when anything here changes what a face's box or embedding would be (alignment, resize, channel order).
@@ -49,6 +57,9 @@ SHARPNESS_MARGIN = FACENET_INPUT_SIDE // 4
 # The detection copy is first shrunk by an integer box filter down to at most this multiple of its target, then
 # resampled bicubically: nearly the quality of a bicubic resize of the full photo at a quarter of its cost.
 REDUCING_GAP = 2
+# Photos decoded ahead of the detector: enough that the detector never waits for a decode, and each holds its reduced
+# decode (9 MB for 12 MP).
+DECODE_AHEAD = 2
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,29 @@ class PhotoFaces:
     faces: tuple[Face, ...]
     embeddings: np.ndarray  # (len(faces), 128) float32, raw FaceNet output as deepface returns it
     sharpness: np.ndarray  # (len(faces),) float32: variance of the Laplacian inside the aligned 160 x 160 face
+    crops: tuple[bytes, ...] = ()  # a JPEG of each face with some context around it (contact_sheet.face_crop)
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    """A photo as the detector takes it: decoded at reduced scale, and shrunk to the detection copy."""
+
+    reduced: Image.Image  # oriented, at the JPEG scale open_reduced picked
+    full_size: tuple[int, int]  # the oriented photo's size at full scale
+    detection_copy: Image.Image
+
+    @property
+    def scale(self) -> float:
+        return self.reduced.width / self.full_size[0]
+
+
+@dataclass(frozen=True)
+class _Detected:
+    """A photo whose faces are found, waiting for its full-size decode (None when it has no faces) to be aligned."""
+
+    decoded: _Decoded
+    faces: list[Face]
+    full_decode: Future[Image.Image] | None
 
 
 def face_id(photo_id: str, face: Face) -> str:
@@ -233,9 +267,12 @@ class FaceAnalyzer:
         `image` is the photo, or a reduced decode of it (`open_reduced`) when `full_size` gives the photo's size:
         either way the detection copy has the same size, and boxes come back in the full-size photo's pixels.
         """
+        small = _detection_copy(image, self.settings.detect_max_side, full_size)
+        return self._detect_in_copy(small, full_size or image.size)
+
+    def _detect_in_copy(self, small: Image.Image, full_size: tuple[int, int]) -> list[Face]:
         settings = self.settings
-        full_width, full_height = full_size or image.size
-        small = _detection_copy(image, settings.detect_max_side, full_size)
+        full_width, full_height = full_size
         if min(small.size) < settings.min_face_size:
             return []
         rows = _mtcnn().detect_faces(
@@ -309,12 +346,7 @@ class FaceAnalyzer:
         """
         pending: list[tuple[str, PhotoFaces | PhotoError]] = []
         crops: list[np.ndarray] = []
-        for photo_id, path in photos:
-            try:
-                found, photo_crops = self._faces_in(path)
-            except PhotoError as error:
-                pending.append((photo_id, error))
-                continue
+        for photo_id, found, photo_crops in self._scanned(photos):
             pending.append((photo_id, found))
             crops.append(photo_crops)
             if sum(map(len, crops)) >= batch_size:
@@ -322,25 +354,66 @@ class FaceAnalyzer:
                 pending, crops = [], []
         yield from self._with_embeddings(pending, crops, batch_size)
 
-    def _faces_in(self, path: Path) -> tuple[PhotoFaces, np.ndarray]:
-        """The photo's faces (embeddings still empty) and their aligned crops.
+    def _scanned(self, photos: Iterable[tuple[str, Path]]) -> Iterator[tuple[str, PhotoFaces | PhotoError, np.ndarray]]:
+        """(photo_id, its faces with embeddings still empty or its error, their aligned crops), in order. A photo is
+        aligned after the next one's faces are found, so that its full-size decode has run meanwhile."""
+        with ThreadPoolExecutor(1, thread_name_prefix="photo-decode") as decoder:
+            previous = None
+            for photo_id, path, decode in self._decoded_ahead(photos, decoder):
+                current = (photo_id, self._detected(path, decode, decoder))
+                if previous:
+                    yield self._aligned(*previous)
+                previous = current
+            if previous:
+                yield self._aligned(*previous)
 
-        Detection reads the photo decoded at reduced scale (JPEG draft mode), which costs about a third of a full
-        decode plus its resize; only a photo with faces is then decoded at full size, for the crops.
-        """
-        reduced, (width, height) = open_reduced(path, self.settings.detect_max_side)
-        faces = self.detect(reduced, (width, height))
-        del reduced
-        if faces:
-            image = open_oriented(path)
+    def _decoded_ahead(
+        self, photos: Iterable[tuple[str, Path]], decoder: ThreadPoolExecutor
+    ) -> Iterator[tuple[str, Path, Future[_Decoded]]]:
+        """(photo_id, path, its reduced decode) in order, with up to DECODE_AHEAD more photos decoding meanwhile."""
+        waiting: deque = deque()
+        for photo_id, path in photos:
+            waiting.append((photo_id, path, decoder.submit(self._decode, path)))
+            if len(waiting) > DECODE_AHEAD:
+                yield waiting.popleft()
+        yield from waiting
+
+    def _decode(self, path: Path) -> _Decoded:
+        reduced, full_size = open_reduced(path, self.settings.detect_max_side)
+        return _Decoded(reduced, full_size, _detection_copy(reduced, self.settings.detect_max_side, full_size))
+
+    def _detected(self, path: Path, decode: Future[_Decoded], decoder: ThreadPoolExecutor) -> _Detected | PhotoError:
+        """The photo's faces, its full-size decode started if it has any."""
+        try:
+            decoded = decode.result()
+        except PhotoError as error:
+            return error
+        faces = self._detect_in_copy(decoded.detection_copy, decoded.full_size)
+        return _Detected(decoded, faces, decoder.submit(open_oriented, path) if faces else None)
+
+    def _aligned(
+        self, photo_id: str, detected: _Detected | PhotoError
+    ) -> tuple[str, PhotoFaces | PhotoError, np.ndarray]:
+        crops = np.zeros((0, FACENET_INPUT_SIDE, FACENET_INPUT_SIDE, 3), np.float32)
+        if isinstance(detected, PhotoError):
+            return photo_id, detected, crops
+        decoded, faces = detected.decoded, detected.faces
+        width, height = decoded.full_size
+        if detected.full_decode:
+            try:
+                image = detected.full_decode.result()
+            except PhotoError as error:
+                return photo_id, error, crops
             if image.size != (width, height):  # cannot happen for a file that did not change meanwhile
-                raise PhotoError("corrupt", f"decoded as {image.size}, expected {(width, height)}")
+                return photo_id, PhotoError("corrupt", f"decoded as {image.size}, expected {(width, height)}"), crops
             crops = self.aligned_crops(image, faces)
-        else:
-            crops = np.zeros((0, FACENET_INPUT_SIDE, FACENET_INPUT_SIDE, 3), np.float32)
         sharpness = np.array([_sharpness(crop) for crop in crops], np.float32)
+        thumbnails = tuple(
+            jpeg_bytes(face_crop(decoded.reduced, (face.x, face.y, face.width, face.height), decoded.scale))
+            for face in faces
+        )
         empty = np.zeros((0, EMBEDDING_SIZE), np.float32)
-        return PhotoFaces(width, height, tuple(faces), empty, sharpness), crops
+        return photo_id, PhotoFaces(width, height, tuple(faces), empty, sharpness, thumbnails), crops
 
     def _with_embeddings(
         self, pending: list[tuple[str, PhotoFaces | PhotoError]], crops: list[np.ndarray], batch_size: int

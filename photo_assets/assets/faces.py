@@ -25,6 +25,7 @@ from photo_assets.assets.photo_rows import analysable_photos
 from photo_assets.assets.progress import StepProgress
 from photo_assets.partitions import photo_batches
 from photo_assets.resources import FaceModels, PhotoLibrary
+from photo_assets.storage import DataLayout, write_atomically
 from photo_assets.storage.layout import FACE_SCANS
 
 CONTACT_SHEET_FACES = 32
@@ -76,6 +77,13 @@ def _rows(photo_id: str, result: PhotoFaces | PhotoError, version: str) -> tuple
     scan = {"photo_id": photo_id, "width": result.width, "height": result.height, "faces": len(result.faces),
             "version": version}
     return detections, embeddings, scan
+
+
+def _store_crops(layout: DataLayout, photo_id: str, result: PhotoFaces | PhotoError) -> None:
+    """Each face's small crop, for the people page and the contact sheets, which then never decode the photo."""
+    if isinstance(result, PhotoFaces):
+        for face, crop in zip(result.faces, result.crops):
+            write_atomically(layout.face_crop(face_id(photo_id, face)), crop)
 
 
 def _reused(store, photo_ids: list[str], version: str) -> tuple[pa.Table, pa.Table, pa.Table]:
@@ -167,6 +175,7 @@ def _face_batch(
     progress = StepProgress(context.log, "faces", batch_key, len(todo))
     for photo_id, result in analyzer.analyse(_counted(todo, progress), batch_size=embed_batch_size):
         found, embedded, scan = _rows(photo_id, result, version)
+        _store_crops(store.layout, photo_id, result)
         detections += found
         embeddings += embedded
         scans.append(scan)
@@ -184,7 +193,7 @@ def _face_batch(
     errors = int(pc.sum(pc.is_valid(scan_table["error"])).as_py() or 0)
     sizes = {row["photo_id"]: (row["width"], row["height"]) for row in scan_table.to_pylist()}
     tiles = [
-        FaceTile(photos[row["photo_id"]], (row["x"], row["y"], row["width"], row["height"]), sizes[row["photo_id"]])
+        FaceTile(store.layout.face_crop(row["face_id"]), (row["x"], row["y"], row["width"], row["height"]))
         for row in detection_table.slice(0, CONTACT_SHEET_FACES).to_pylist()
     ]
     metadata = {

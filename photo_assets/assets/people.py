@@ -5,7 +5,6 @@ every edit of `label_log` by declarative automation (or one click in the UI).
 """
 
 import time
-from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -24,7 +23,6 @@ from photo_assets.assets.names import (
     LABEL_LOG,
     PEOPLE_GROUP,
     PEOPLE_POOL,
-    PHOTOS,
 )
 from photo_assets.resources import PhotoLibrary
 from photo_assets.storage import DataStore
@@ -116,9 +114,9 @@ def label_log(photo_library: PhotoLibrary) -> dg.DataVersion:
     return dg.DataVersion(photo_library.label_log().version())
 
 
-def _people_sheet(people: pa.Table, faces: pa.Table, store: DataStore, library_dir: Path) -> dg.MetadataValue | None:
-    """A row of face thumbnails per largest person, named at the left. Reads the boxes and photos of the faces shown
-    only: a library's whole catalog would cost more than the clustering."""
+def _people_sheet(people: pa.Table, faces: pa.Table, store: DataStore) -> dg.MetadataValue | None:
+    """A row of face thumbnails per largest person, named at the left, from the stored face crops. Reads the boxes of
+    the faces shown only: a library's whole set would cost more than the clustering."""
     top = people.slice(0, SHEET_PEOPLE).to_pylist()
     if not top:
         return None
@@ -128,40 +126,33 @@ def _people_sheet(people: pa.Table, faces: pa.Table, store: DataStore, library_d
         members[person["person_id"]] = face_ids[:SHEET_FACES]
     shown = [face_id for face_ids in members.values() for face_id in face_ids]
     boxes = store.dataset(FACE_DETECTIONS).to_table(
-        columns=["face_id", "photo_id", "x", "y", "width", "height"], filter=pc.field("face_id").isin(shown)
-    )
-    catalog = store.dataset(PHOTOS).to_table(
-        columns=["photo_id", "path", "width", "height"], filter=pc.field("photo_id").isin(boxes["photo_id"].unique())
+        columns=["face_id", "x", "y", "width", "height"], filter=pc.field("face_id").isin(shown)
     )
     box_of = {row["face_id"]: row for row in boxes.to_pylist()}
-    photo_of = {row["photo_id"]: row for row in catalog.to_pylist()}
     rows, labels = [], []
     for person in top:
-        tiles = []
-        for member in members[person["person_id"]]:
-            box, photo = box_of.get(member), photo_of.get(box_of.get(member, {}).get("photo_id"))
-            if box and photo:
-                tiles.append(FaceTile(library_dir / photo["path"], (box["x"], box["y"], box["width"], box["height"]),
-                                      (photo["width"], photo["height"])))
-        rows.append(tiles)
+        boxed = [box_of[member] for member in members[person["person_id"]] if member in box_of]
+        rows.append([
+            FaceTile(store.layout.face_crop(box["face_id"]), (box["x"], box["y"], box["width"], box["height"]))
+            for box in boxed
+        ])
         labels.append(f"{person['name']} ({person['faces']})")
     return picture(contact_sheet(rows, labels), "people")
 
 
 @dg.asset(
     # Declares every input it reads, so the lineage the UI draws is the data flow: the embeddings and the index to
-    # cluster, the edits to obey, and the boxes and photos of the contact sheet.
-    deps=[FACE_EMBEDDINGS, face_index, label_log, FACE_DETECTIONS, PHOTOS],
+    # cluster, the edits to obey, and the boxes and face crops of the contact sheet.
+    deps=[FACE_EMBEDDINGS, face_index, label_log, FACE_DETECTIONS],
     group_name=PEOPLE_GROUP,
     kinds={"numpy", "parquet"},
     code_version=PEOPLE_VERSION,
     pool=PEOPLE_POOL,
-    # Follows new faces, new index builds and every edit; a label log never edited is not "missing". The catalog and
-    # the boxes are read for the contact sheet only: they arrive before the faces and must not trigger a run of their
-    # own.
+    # Follows new faces, new index builds and every edit; a label log never edited is not "missing". The boxes are
+    # read for the contact sheet only: they arrive with the embeddings and must not count twice.
     automation_condition=dg.AutomationCondition.eager()
     .without(~dg.AutomationCondition.any_deps_missing())
-    .ignore(dg.AssetSelection.assets(PHOTOS, FACE_DETECTIONS)),
+    .ignore(dg.AssetSelection.assets(FACE_DETECTIONS)),
 )
 def person_clusters(photo_library: PhotoLibrary) -> dg.MaterializeResult:
     """Every face a person can be recognised by gets a person: named by the user's edits, or an "Unknown person
@@ -210,7 +201,7 @@ def person_clusters(photo_library: PhotoLibrary) -> dg.MaterializeResult:
         "path": dg.MetadataValue.path(str(faces_path)),
         "review": dg.MetadataValue.url(settings.Settings.from_env().review_url),  # the people pages: name, merge, move, reject
     }
-    sheet = _people_sheet(people, result.faces, store, Path(photo_library.library_dir))
+    sheet = _people_sheet(people, result.faces, store)
     if sheet is not None:
         metadata["contact_sheet"] = sheet
     return dg.MaterializeResult(metadata=metadata)

@@ -1,5 +1,7 @@
-"""Face crops and photo previews for the review pages: made from the oriented photo at a bounded size, cached in
-`<data>/review_cache/` under the face's or photo's id (both are content hashes, so a cached file never goes stale).
+"""Face crops and photo previews for the review pages. A face's crop is the one the faces step stored
+(`<data>/face_crops/`); one missing (deleted, or from a data folder older than the crops) is cut from the photo as
+the faces step would. Photo previews are made on first view at a bounded size and cached in `<data>/review_cache/`.
+Both are named by content hashes, so a stored file never goes stale.
 
 Only photos listed in the catalog are opened, by their path relative to the library, and only when that path
 resolves inside the library folder.
@@ -7,35 +9,29 @@ resolves inside the library folder.
 
 from __future__ import annotations
 
-import io
 import threading
 from pathlib import Path
 
-from PIL import Image
-
+from photo_assets.analysis.contact_sheet import (
+    CROP_CONTEXT,
+    CROP_SIDE,
+    face_crop,
+    jpeg_bytes,
+)
 from photo_assets.analysis.images import PhotoError, open_oriented
 from photo_assets.review.data import View
 from photo_assets.storage import DataLayout, write_atomically
 
-FACE_SIDE = 160  # pixels of a face crop (square)
 PREVIEW_SIDE = 1280  # long side of a photo preview
-FACE_CONTEXT = 0.25  # margin around the box, as a share of its side, on each side
-JPEG_QUALITY = 85
 
 
 class ImageNotFound(LookupError):
     pass
 
 
-def _jpeg(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
-    return buffer.getvalue()
-
-
 class ImageCache:
     def __init__(self, layout: DataLayout, library_dir: Path):
-        self.root = layout.review_cache
+        self.layout = layout
         self.library_dir = Path(library_dir).resolve()
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -45,10 +41,10 @@ class ImageCache:
             return self._locks.setdefault(key, threading.Lock())
 
     def face_path(self, face_id: str) -> Path:
-        return self.root / "faces" / f"{face_id}.jpg"
+        return self.layout.face_crop(face_id)
 
     def photo_path(self, photo_id: str) -> Path:
-        return self.root / "photos" / f"{photo_id}.jpg"
+        return self.layout.review_cache / "photos" / f"{photo_id}.jpg"
 
     def _source(self, view: View, photo_id: str) -> Path:
         photo = view.photos.get(photo_id)
@@ -69,7 +65,7 @@ class ImageCache:
                     image = open_oriented(self._source(view, photo_id), max_side=PREVIEW_SIDE)
                 except PhotoError as error:
                     raise ImageNotFound(str(error)) from error
-                write_atomically(target, _jpeg(image))
+                write_atomically(target, jpeg_bytes(image))
         return target
 
     def face(self, view: View, face_id: str) -> Path:
@@ -87,9 +83,9 @@ class ImageCache:
             if photo is None or not photo.width:
                 raise ImageNotFound(f"no photo for face {face_id}")
             face_ids = view.photo_boxes.get(box.photo_id, [face_id])
-            sides = [max(view.boxes[f].width, view.boxes[f].height) * (1 + 2 * FACE_CONTEXT) for f in face_ids]
-            # Decode just large enough that the smallest face's crop still has FACE_SIDE pixels.
-            scale = min(1.0, FACE_SIDE / max(1.0, min(sides)))
+            sides = [max(view.boxes[f].width, view.boxes[f].height) * (1 + 2 * CROP_CONTEXT) for f in face_ids]
+            # Decode just large enough that the smallest face's crop still has CROP_SIDE pixels.
+            scale = min(1.0, CROP_SIDE / max(1.0, min(sides)))
             long_side = max(photo.width, photo.height)
             try:
                 image = open_oriented(self._source(view, box.photo_id), max_side=max(64, round(long_side * scale)))
@@ -98,12 +94,6 @@ class ImageCache:
             ratio = image.width / photo.width
             for other in face_ids:
                 face = view.boxes[other]
-                side = max(face.width, face.height) * (1 + 2 * FACE_CONTEXT) * ratio
-                centre_x, centre_y = (face.x + face.width / 2) * ratio, (face.y + face.height / 2) * ratio
-                crop = image.crop(
-                    (round(centre_x - side / 2), round(centre_y - side / 2),
-                     round(centre_x + side / 2), round(centre_y + side / 2))
-                )  # fmt: skip
-                crop = crop.resize((FACE_SIDE, FACE_SIDE), Image.Resampling.BICUBIC)
-                write_atomically(self.face_path(other), _jpeg(crop))
+                crop = face_crop(image, (face.x, face.y, face.width, face.height), ratio)
+                write_atomically(self.face_path(other), jpeg_bytes(crop))
         return target

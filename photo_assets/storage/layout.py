@@ -10,7 +10,8 @@
   person_clusters/faces.parquet   every face's person; people.parquet: one row per person; suggestions.parquet:
                                   ranked "same person?" pairs
   labels/label_log.jsonl          the user's edits, append-only
-  review_cache/faces|photos/      face crops and photo previews of the review pages, by face and photo id
+  face_crops/<id[:2]>/<id>.jpg    a small square crop of each face, cut by the faces step (people page, contact sheets)
+  review_cache/photos/            photo previews of the review pages, by photo id, made on first view
   xmp_sidecars/<path>.xmp         the XMP sidecar of each photo, mirroring the library's tree (other tools read it)
 ```
 """
@@ -40,6 +41,10 @@ INDEX_POINTER = "current.json"
 CLUSTERS_DIR = "person_clusters"
 LABEL_LOG = "labels/label_log.jsonl"
 REVIEW_CACHE_DIR = "review_cache"
+FACE_CROPS_DIR = "face_crops"
+# Face crops are spread over 256 folders by their id's first two hex digits: a library's 100,000s of faces would make
+# one folder slow to list and to back up.
+FACE_CROPS_FANOUT = 2
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,9 @@ class DataLayout:
     @property
     def review_cache(self) -> Path:
         return self.root / REVIEW_CACHE_DIR
+
+    def face_crop(self, face_id: str) -> Path:
+        return self.root / FACE_CROPS_DIR / face_id[:FACE_CROPS_FANOUT] / f"{face_id}.jpg"
 
     @property
     def xmp_sidecars(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from skimage import data as skimage_data
 
 from photo_assets import models
 from photo_assets.analysis import faces as faces_module
+from photo_assets.analysis.contact_sheet import CROP_SIDE, face_crop
 from photo_assets.analysis.faces import EMBEDDING_SIZE, FaceAnalyzer, PhotoFaces, face_id
 from photo_assets.analysis.images import EXIF_ORIENTATION, PhotoError, open_oriented, open_reduced
 from photo_assets.settings import Settings
@@ -38,6 +40,10 @@ SAME_FACE_DISTANCE = 4.0
 PEAK_RSS_LIMIT_BYTES = 3 * 1024**3
 # A 40 MP photo (the largest sensors in phones) with a 1200 x 800 portrait pasted in: a ~270 px face.
 LARGE_PHOTO_SIZE = (7300, 5500)
+PHONE_PHOTO_SIZE = (4000, 3000)
+# Mean absolute difference, in 0..255 levels, between a face crop cut from the reduced decode and the same crop cut
+# from the full-size photo: JPEG's scaled decode and re-encoding differ by a few levels; another region, by dozens.
+CROP_MEAN_DIFFERENCE = 6.0
 
 
 @pytest.fixture(scope="session")
@@ -336,3 +342,22 @@ def test_compiled_detector_gives_mtcnns_own_output_to_the_bit(analyzer: FaceAnal
     options = {"box_format": "xyxy", "output_type": "numpy", "threshold_onet": 0.7}
     for image in images:
         np.testing.assert_array_equal(compiled.detect_faces(image, **options), eager.detect_faces(image, **options))
+
+
+def test_each_face_gets_a_crop_cut_from_the_reduced_decode(analyzer: FaceAnalyzer, deepface_dir: Path, tmp_path: Path):
+    """The small crop the people page and the contact sheets show is cut from the copy detection decoded (half scale
+    on a 12 MP photo), not from another decode, and shows what the same crop from the full-size photo shows."""
+    photo = tmp_path / "phone.jpg"
+    background = Image.fromarray(skimage_data.coffee()).resize(PHONE_PHOTO_SIZE, Image.Resampling.BILINEAR)
+    background.paste(Image.open(deepface_dir / "img1.jpg"), (1200, 600))
+    background.save(photo, quality=92)
+    ((_, found),) = analyzer.analyse([("phone", photo)])
+    assert len(found.faces) == len(found.crops) == 1
+    crop = Image.open(io.BytesIO(found.crops[0]))
+    assert (crop.format, crop.size) == ("JPEG", (CROP_SIDE, CROP_SIDE))
+    face = found.faces[0]
+    box = (face.x, face.y, face.width, face.height)
+    from_full_size = np.asarray(face_crop(open_oriented(photo), box, 1.0), np.float32)
+    assert np.abs(np.asarray(crop, np.float32) - from_full_size).mean() < CROP_MEAN_DIFFERENCE
+    elsewhere = np.asarray(face_crop(open_oriented(photo), (200, 200, face.width, face.height), 1.0), np.float32)
+    assert np.abs(np.asarray(crop, np.float32) - elsewhere).mean() > 4 * CROP_MEAN_DIFFERENCE

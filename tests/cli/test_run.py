@@ -9,6 +9,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from photo_assets.storage import DataLayout
+
 from tests.library_helpers import make_library
 from tests.services import photo_assets_run
 
@@ -75,6 +77,8 @@ def test_run_on_the_face_photos_finds_and_embeds_a_face_in_every_identity_photo(
     assert listed <= {path_of[photo_id] for photo_id in detections["photo_id"].to_pylist()}
     assert set(embeddings["face_id"].to_pylist()) == set(detections["face_id"].to_pylist())
     assert embeddings.schema.field("embedding").type == pa.list_(pa.float32(), 128)
+    layout = DataLayout(tmp_path / "data")
+    assert all(layout.face_crop(face_id).is_file() for face_id in detections["face_id"].to_pylist())
 
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         event = instance.get_latest_materialization_event(dg.AssetKey("face_detections"))
