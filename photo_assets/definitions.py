@@ -1,6 +1,7 @@
 """The one Definitions object: assets, checks, resources, sensors, schedules and jobs, built from the settings."""
 
 import dagster as dg
+from dagster_celery import celery_executor
 
 from photo_assets import settings
 from photo_assets.assets.catalog import photos
@@ -42,6 +43,14 @@ def build_resources(config: settings.Settings) -> dict:
     }
 
 
+def build_executor(config: settings.Settings) -> dg.ExecutorDefinition | None:
+    """Celery when a broker is set (face steps to their own queue, by their tag); else Dagster's default, a process
+    per step for launched runs."""
+    if config.celery_broker is None:
+        return None
+    return celery_executor.configured({"broker": config.celery_broker, "backend": config.celery_backend})
+
+
 def build_definitions(config: settings.Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[photos, color_histograms, locations, faces, face_index, label_log, person_clusters, xmp_sidecars],
@@ -60,6 +69,7 @@ def build_definitions(config: settings.Settings) -> dg.Definitions:
             ),
         ],
         resources=build_resources(config),
+        executor=build_executor(config),
     )
 
 

@@ -40,6 +40,10 @@ DAGSTER_HOME_ENV = "DAGSTER_HOME"
 DEFAULT_DAGSTER_HOME = PROJECT_DIR / "dagster_home"
 # TensorFlow's own: "3" keeps its C++ log to errors.
 TENSORFLOW_LOG_LEVEL_ENV, TENSORFLOW_ERRORS_ONLY = "TF_CPP_MIN_LOG_LEVEL", "3"
+# The Celery broker (docs/scale-out.md): when set, launched runs hand each step to Celery workers, on any machine,
+# instead of a process of their own. The result backend defaults to the broker, which is right for Redis.
+CELERY_BROKER_ENV = "PHOTO_ASSETS_CELERY_BROKER"
+CELERY_BACKEND_ENV = "PHOTO_ASSETS_CELERY_BACKEND"
 # The Postgres instance (deploy/postgres/dagster.yaml) reads its credentials itself, from these variables.
 POSTGRES_ENVS = ("PHOTO_ASSETS_PG_USER", "PHOTO_ASSETS_PG_PASSWORD", "PHOTO_ASSETS_PG_HOST", "PHOTO_ASSETS_PG_PORT",
                  "PHOTO_ASSETS_PG_DB")
@@ -55,6 +59,8 @@ class Settings:
     batches_per_backfill_run: int
     dagster_home: Path
     review_url: str
+    celery_broker: str | None = None
+    celery_backend: str | None = None
     # Which settings came from the environment: Dagster resources read those at run time (the UI shows it).
     from_environment: frozenset[str] = frozenset()
 
@@ -70,6 +76,8 @@ class Settings:
             batches_per_backfill_run=int(_env(BATCHES_PER_BACKFILL_RUN_ENV) or DEFAULT_BATCHES_PER_BACKFILL_RUN),
             dagster_home=Path(_env(DAGSTER_HOME_ENV) or DEFAULT_DAGSTER_HOME),
             review_url=_env(REVIEW_URL_ENV) or DEFAULT_REVIEW_URL,
+            celery_broker=_env(CELERY_BROKER_ENV),
+            celery_backend=_env(CELERY_BACKEND_ENV) or _env(CELERY_BROKER_ENV),
             from_environment=frozenset(given),
         )
 

@@ -1,5 +1,6 @@
 """Fixtures shared by the tests: the `../shared` corpora beside the checkout, the labelled face sets embedded once
-per session, and a throwaway Dagster home. The command-line helper is tests.services.photo_assets_cli."""
+per session, a throwaway Dagster home and a PostgreSQL database. The command-line helper is
+tests.services.photo_assets_cli."""
 
 from __future__ import annotations
 
@@ -43,6 +44,24 @@ def dagster_home_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = dagster_home(tmp_path / "dagster_home", SQLITE_HOME_TEMPLATE)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """The PostgreSQL server named by PHOTO_ASSETS_PG_* when given, else a throwaway cluster for the module."""
+    from tests.services import postgres_server
+
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_database(postgres):
+    """A new, empty database on that server for one test, dropped afterwards."""
+    from tests.services import fresh_database
+
+    with fresh_database(postgres) as database:
+        yield database
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """Real services for end-to-end tests and benchmarks: a PostgreSQL server (the one named by PHOTO_ASSETS_PG_* or a
-throwaway cluster started here), free loopback ports, and `dagster dev` in its own process group."""
+throwaway cluster started here), free loopback ports, `dagster dev`, a Redis server and Celery workers, each in its
+own process group."""
 
 from __future__ import annotations
 
@@ -226,6 +227,26 @@ def fresh_database(server: PostgresServer) -> Iterator[PostgresServer]:
         _maintenance(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def run_env(home: Path, database: PostgresServer) -> dict[str, str]:
+    """This process's environment, with the Postgres instance in `home` on `database`."""
+    return {**os.environ, **database.env(), "DAGSTER_HOME": str(home)}
+
+
+@contextmanager
+def instance_at(home: Path, database: PostgresServer, monkeypatch) -> Iterator:
+    """The instance the commands used, opened here the way every Dagster process opens it: from DAGSTER_HOME."""
+    import dagster as dg
+
+    with monkeypatch.context() as patch:
+        for variable, value in database.env().items():
+            patch.setenv(variable, value)
+        instance = dg.DagsterInstance.from_config(str(home))
+        try:
+            yield instance
+        finally:
+            instance.dispose()
+
+
 def _maintenance(server: PostgresServer, statement: str) -> None:
     connection = server.connect()
     try:
@@ -268,6 +289,100 @@ def dagster_home(folder: Path, template: Path) -> Path:
     return folder
 
 
+def start_process_group(command: list, env: dict[str, str], log_file: Path) -> subprocess.Popen:
+    """`command` in a process group of its own (so that stopping it stops every process it starts), its output in
+    `log_file`."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "wb") as log:
+        return subprocess.Popen(
+            [str(part) for part in command], cwd=PROJECT_DIR, env=env, stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
+def stop_process_group(process: subprocess.Popen, timeout_s: float) -> None:
+    """SIGTERM to the group, time to shut down cleanly, then SIGKILL to whatever is left of it."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+def wait_for_line(process: subprocess.Popen, log_file: Path, text: str, timeout_s: float) -> None:
+    """Until the process's log shows `text`: a clear error, with the log, if it exits or the time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while text not in log_file.read_text(errors="replace"):
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with {process.returncode}:\n{_tail(log_file)}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{process.args} did not say {text!r} within {timeout_s} s:\n{_tail(log_file)}")
+        time.sleep(0.5)
+
+
+def _tail(log_file: Path, characters: int = 5000) -> str:
+    return log_file.read_text(errors="replace")[-characters:]
+
+
+# -- Redis and Celery ------------------------------------------------------------------------------------------------
+
+# Debian's server (package redis-server); scripts/ci_services.sh installs it on a clean machine.
+REDIS_SERVER = Path("/usr/bin/redis-server")
+# A broker for one test: loopback only, nothing written to disk, in the foreground so the test owns its process.
+REDIS_OPTIONS = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"]
+REDIS_READY = "Ready to accept connections"
+REDIS_START_TIMEOUT_S = 30
+# The workers' config as shipped: the broker from PHOTO_ASSETS_CELERY_BROKER.
+CELERY_WORKER_CONFIG = PROJECT_DIR / "deploy" / "celery" / "celery.yaml"
+# A worker imports Dagster, opens the instance and connects to the broker: a while on 2 busy cores.
+CELERY_WORKER_START_TIMEOUT_S = 180
+# A worker finishing its step on SIGTERM gets this long before the rest of its group is killed.
+SERVICE_STOP_TIMEOUT_S = 30
+
+
+@contextmanager
+def redis_server(log_file: Path) -> Iterator[str]:
+    """A Redis server on a free loopback port for as long as the block runs; yields its URL. No server installed is
+    a failure, never a skip: CI installs it (scripts/ci_services.sh)."""
+    import pytest
+
+    if not REDIS_SERVER.is_file():
+        pytest.fail(f"no Redis server: install Debian's redis-server ({REDIS_SERVER}; scripts/ci_services.sh does)")
+    port = free_port()
+    process = start_process_group([REDIS_SERVER, "--port", port, *REDIS_OPTIONS], dict(os.environ), log_file)
+    try:
+        wait_for_line(process, log_file, REDIS_READY, REDIS_START_TIMEOUT_S)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop_process_group(process, SERVICE_STOP_TIMEOUT_S)
+
+
+@contextmanager
+def celery_worker(name: str, queue: str, env: dict[str, str], log_file: Path, *celery_options: str) -> Iterator[str]:
+    """`dagster-celery worker start` serving `queue`, as docs/scale-out.md starts it, until the block ends; yields
+    the worker's Celery name (`name@host`), which Dagster records with every step it runs."""
+    scripts = Path(sys.executable).parent
+    command = [
+        scripts / "dagster-celery", "worker", "start", "-A", "dagster_celery.app",
+        "-y", CELERY_WORKER_CONFIG, "-q", queue, "-n", name, "--", *celery_options,
+    ]  # fmt: skip
+    # dagster-celery starts `celery` from PATH, as in an activated venv.
+    path = os.pathsep.join([str(scripts), env.get("PATH", os.defpath)])
+    process = start_process_group(command, {**env, "PATH": path}, log_file)
+    node = f"{name}@{socket.gethostname()}"
+    try:
+        wait_for_line(process, log_file, f"{node} ready.", CELERY_WORKER_START_TIMEOUT_S)
+        yield node
+    finally:
+        stop_process_group(process, SERVICE_STOP_TIMEOUT_S)
+
+
 # -- dagster dev -----------------------------------------------------------------------------------------------------
 
 
@@ -279,26 +394,14 @@ class DagsterDev:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_file = log_file
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(log_file, "wb")
-        command = [
-            str(PROJECT_DIR / ".venv" / "bin" / "dagster"), "dev", "--host", "127.0.0.1", "--port", str(self.port),
-        ]  # fmt: skip
-        self.process = subprocess.Popen(
-            command,
-            cwd=PROJECT_DIR,
-            env={**os.environ, **env},
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        command = [PROJECT_DIR / ".venv" / "bin" / "dagster", "dev", "--host", "127.0.0.1", "--port", self.port]
+        self.process = start_process_group(command, {**os.environ, **env}, log_file)
 
     def log_text(self) -> str:
         return self.log_file.read_text(errors="replace")
 
     def log_tail(self, characters: int = 5000) -> str:
-        return self.log_text()[-characters:]
+        return _tail(self.log_file, characters)
 
     def wait_until_up(self, timeout_s: float = DAGSTER_DEV_START_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout_s
@@ -329,18 +432,7 @@ class DagsterDev:
         return answer["data"]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=DAGSTER_DEV_STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                pass
-        try:  # whatever is left of the group (runs, code server) goes too
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait()
-        self._log.close()
+        stop_process_group(self.process, DAGSTER_DEV_STOP_TIMEOUT_S)
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from photo_assets.analysis.faces import (
 from photo_assets.analysis.images import PhotoError
 from photo_assets.assets.batches import BACKFILL_POLICY, BatchOutcome, materialize_batches
 from photo_assets.assets.metadata import picture, preview
-from photo_assets.assets.names import FACE_DETECTIONS, FACE_EMBEDDINGS, FACE_POOL, FACES_GROUP, PHOTOS
+from photo_assets.assets.names import FACE_DETECTIONS, FACE_EMBEDDINGS, FACE_POOL, FACE_STEP_TAGS, FACES_GROUP, PHOTOS
 from photo_assets.assets.photo_rows import analysable_photos
 from photo_assets.assets.progress import StepProgress
 from photo_assets.partitions import photo_batches
@@ -137,6 +137,7 @@ def _checks(detections: pa.Table, embeddings: pa.Table, sizes: dict) -> list[dg.
     partitions_def=photo_batches,
     backfill_policy=BACKFILL_POLICY,
     pool=FACE_POOL,
+    op_tags=FACE_STEP_TAGS,
     can_subset=False,
 )
 def faces(context: dg.AssetExecutionContext, photo_library: PhotoLibrary, face_models: FaceModels):

@@ -2,6 +2,7 @@
 they write (photo_assets.storage.layout)."""
 
 import dagster as dg
+from dagster_celery.tags import DAGSTER_CELERY_QUEUE_TAG
 
 from photo_assets.storage.layout import COLOR_HISTOGRAMS, FACE_DETECTIONS, FACE_EMBEDDINGS, LOCATIONS, PHOTOS
 
@@ -28,3 +29,7 @@ PEOPLE_GROUP = "people"
 # Concurrency pools (limits in dagster_home/dagster.yaml): one face step and one people step at a time across runs.
 FACE_POOL = "face_models"
 PEOPLE_POOL = "people"
+# The Celery queue of the face steps (docs/scale-out.md): only the workers serving it need the face models and the
+# memory for them; every other step goes to dagster-celery's default queue, "dagster". Ignored by other executors.
+FACES_QUEUE = "faces"
+FACE_STEP_TAGS = {DAGSTER_CELERY_QUEUE_TAG: FACES_QUEUE}

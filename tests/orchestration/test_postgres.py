@@ -3,17 +3,13 @@ the server named by PHOTO_ASSETS_PG_* when given, else a throwaway cluster start
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pytest
 import yaml
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
@@ -27,8 +23,9 @@ from tests.services import (
     PostgresServer,
     dagster_home,
     fresh_database,
+    instance_at,
     photo_assets_cli,
-    postgres_server,
+    run_env,
     throwaway_cluster,
 )
 
@@ -46,41 +43,12 @@ UNREACHABLE_DATABASE = [
 TINY_PHOTO = (64, 48)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[PostgresServer]:
-    with postgres_server() as server:
-        yield server
-
-
-@pytest.fixture
-def database(server: PostgresServer) -> Iterator[PostgresServer]:
-    with fresh_database(server) as database:
-        yield database
-
-
-def run_env(home: Path, database: PostgresServer) -> dict[str, str]:
-    return {**os.environ, **database.env(), "DAGSTER_HOME": str(home)}
-
-
 def photo_assets_run(
     library: Path, data: Path, home: Path, database: PostgresServer, *options: str
 ) -> subprocess.CompletedProcess:
     return photo_assets_cli(
         run_env(home, database), "run", "--library", str(library), "--data", str(data), *options, timeout=RUN_TIMEOUT_S
     )
-
-
-@contextmanager
-def instance_at(home: Path, database: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
-    """The instance the command used, opened here the way every Dagster process opens it: from DAGSTER_HOME."""
-    with monkeypatch.context() as patch:
-        for variable, value in database.env().items():
-            patch.setenv(variable, value)
-        instance = dg.DagsterInstance.from_config(str(home))
-        try:
-            yield instance
-        finally:
-            instance.dispose()
 
 
 def materialized_partitions(instance: dg.DagsterInstance, asset: str) -> Counter:
@@ -110,8 +78,9 @@ def test_postgres_instance_differs_from_the_default_only_in_storage():
     assert postgres == yaml.safe_load(SQLITE_HOME_TEMPLATE.read_text())
 
 
-def test_runs_and_materializations_are_recorded_in_postgres(database, tmp_path, monkeypatch):
+def test_runs_and_materializations_are_recorded_in_postgres(postgres_database, tmp_path, monkeypatch):
     """Catalog and colours only (`--without-faces`): what is tested here is the storage, not the models."""
+    database = postgres_database
     library, data = tmp_path / "library", tmp_path / "data"
     home = dagster_home(tmp_path / "home", POSTGRES_HOME_TEMPLATE)
     make_library(library, 4)
