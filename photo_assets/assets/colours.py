@@ -6,6 +6,7 @@ import pyarrow.compute as pc
 
 from photo_assets.analysis.colours import ALGORITHM_VERSION, histogram_for_path
 from photo_assets.analysis.images import PhotoError
+from photo_assets.analysis.threads import map_in_threads
 from photo_assets.assets.batches import BACKFILL_POLICY, BatchOutcome, materialize_batches
 from photo_assets.assets.metadata import preview
 from photo_assets.assets.names import ANALYSIS_GROUP, COLOR_HISTOGRAMS, PHOTOS
@@ -62,8 +63,8 @@ def _colour_batch(photo_library: PhotoLibrary, batch_key: str, log=None) -> Batc
     todo = [(photo_id, path) for photo_id, path in photos.items() if photo_id not in done]
     progress = StepProgress(log, "colours", batch_key, len(todo))
     computed = []
-    for photo_id, path in todo:
-        computed += _rows_for(photo_id, path)
+    for rows in map_in_threads(lambda photo: _rows_for(*photo), todo):
+        computed += rows
         progress.advance()
     progress.finish()
     tables = [pa.Table.from_pylist(computed, schema=COLOUR_SCHEMA)]

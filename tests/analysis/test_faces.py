@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -32,6 +34,10 @@ LANDMARK_TOLERANCE = 0.04
 REDUCED_DECODE_BOX_IOU = 0.9
 # The same crops through the network one by one (deepface) or in a batch (us): equal but for float rounding.
 DEEPFACE_EMBEDDING_TOLERANCE = 1e-3
+# LiteRT's XNNPACK kernels against TensorFlow's: float rounding only. Embeddings, as a share of their largest
+# component (measured: 1e-4); boxes and landmarks, in pixels of the detection copy, and confidences (measured: 1e-4).
+LITERT_TOLERANCE = 1e-3
+LITERT_BOX_TOLERANCE = 1e-2
 # The reference's (and deepface's) same-person threshold on raw FaceNet-128 distances.
 REFERENCE_SAME_PERSON_DISTANCE = 10.0
 # One face re-encoded or turned moves its embedding by ~1-2 (box jitter) from a full decode, 3.5 for couple.jpg's left
@@ -89,14 +95,47 @@ def test_facenet_holds_the_fetched_weights(analyzer: FaceAnalyzer):
     """Keras loads the full-model file into deepface's architecture layer by layer, in order: every tensor arrives."""
     import h5py
 
-    network_weights = [weights for layer in faces_module._facenet(analyzer.weights.path).layers for weights in layer.get_weights()]
-    with h5py.File(models.verify_facenet_weights(Settings.from_env().models_dir), "r") as weights_file:
+    weights_path = models.verify_facenet_weights(Settings.from_env().models_dir)
+    network = faces_module._facenet(weights_path)
+    network_weights = [weights for layer in network.layers for weights in layer.get_weights()]
+    with h5py.File(weights_path, "r") as weights_file:
         group = weights_file["model_weights"]
         layers = [group[name] for name in group.attrs["layer_names"]]
         stored = [layer[name][()] for layer in layers for name in layer.attrs["weight_names"]]
     assert len(network_weights) == len(stored)
     for loaded, expected in zip(network_weights, stored):
         np.testing.assert_array_equal(loaded, expected)
+
+
+def test_facenet_on_litert_gives_the_keras_networks_embeddings(
+    analyzer: FaceAnalyzer, deepface_dir: Path, identity_results
+):
+    """The converted FaceNet the analysis runs, against deepface's Keras FaceNet holding the fetched weights, on
+    aligned faces of real photos: the same embeddings within float rounding."""
+    keras_facenet = faces_module._facenet(models.verify_facenet_weights(Settings.from_env().models_dir))
+    crops = analyzer.aligned_crops(open_oriented(deepface_dir / "img1.jpg"), list(identity_results["img1.jpg"].faces))
+    expected = keras_facenet(np.ascontiguousarray(crops[..., ::-1]), training=False).numpy()
+    np.testing.assert_allclose(analyzer.embed(crops), expected, atol=LITERT_TOLERANCE * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "other source"])
+def test_damaged_networks_raise_the_setup_error(tmp_path: Path, damage: str):
+    """A folder of networks that is not what the setup step made is refused with the setup command, never run."""
+    models_dir = Settings.from_env().models_dir
+    copied = tmp_path / "models"
+    shutil.copytree(models_dir, copied)
+    directory = models.networks_dir(copied)
+    if damage == "missing":
+        (directory / faces_module.NETWORK_FILES["rnet"]).unlink()
+    elif damage == "truncated":
+        onet = directory / faces_module.NETWORK_FILES["onet"]
+        onet.write_bytes(onet.read_bytes()[:1000])
+    else:
+        manifest = json.loads((directory / models.NETWORKS_MANIFEST).read_text())
+        manifest["source"]["tensorflow"] = "0.0.1"
+        (directory / models.NETWORKS_MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(models.WeightsMissingError, match=re.escape(models.SETUP_COMMAND)):
+        models.face_analyzer(copied)
 
 
 def test_missing_weights_raise_the_setup_error_without_downloading(tmp_path: Path):
@@ -327,21 +366,23 @@ def test_the_reduced_decode_finds_the_faces_the_full_decode_finds(analyzer: Face
             assert max(_iou(face, other) for other in found) >= REDUCED_DECODE_BOX_IOU, path.name
 
 
-def test_compiled_detector_gives_mtcnns_own_output_to_the_bit(analyzer: FaceAnalyzer, deepface_dir: Path):
-    """The stages run as TensorFlow graphs (issue 12): exactly what mtcnn's eager networks give, on photos with one,
-    two and many faces and on one without."""
+def test_detector_on_litert_gives_mtcnns_own_output(analyzer: FaceAnalyzer, deepface_dir: Path):
+    """The stages' networks run on LiteRT (issue 12): what mtcnn's own Keras networks give, within float rounding,
+    on photos with one, two and many faces and on one without."""
     from mtcnn import MTCNN
 
     analyzer.load()
-    eager = MTCNN()
-    compiled = faces_module._mtcnn()
-    assert compiled is not eager
+    keras = MTCNN()
+    lite = faces_module._mtcnn(analyzer.networks.directory)
     names = ["img1.jpg", "couple.jpg", "selfie-many-people.jpg", "img22.jpg"]
     images = [np.asarray(open_oriented(deepface_dir / name), np.float32) for name in names]
     images.append(np.asarray(Image.fromarray(skimage_data.coffee()), np.float32))
     options = {"box_format": "xyxy", "output_type": "numpy", "threshold_onet": 0.7}
     for image in images:
-        np.testing.assert_array_equal(compiled.detect_faces(image, **options), eager.detect_faces(image, **options))
+        found, expected = lite.detect_faces(image, **options), keras.detect_faces(image, **options)
+        assert found.shape == expected.shape
+        # Columns: image index, box (x1, y1, x2, y2), confidence, landmarks: pixels, so a hundredth is no change.
+        np.testing.assert_allclose(found, expected, atol=LITERT_BOX_TOLERANCE)
 
 
 def test_each_face_gets_a_crop_cut_from_the_reduced_decode(analyzer: FaceAnalyzer, deepface_dir: Path, tmp_path: Path):
