@@ -40,7 +40,7 @@ import logging
 import math
 import os
 import tempfile
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -66,6 +66,12 @@ MTCNN_NETWORKS = ("pnet", "rnet", "onet")  # in the order of mtcnn's stages
 # Each MTCNN stage's input side (P-Net is fully convolutional: any size, one pyramid level at a time).
 MTCNN_INPUT_SIDES = (None, 24, 48)
 LITE_SIGNATURE = "serving_default"
+# R-Net and O-Net crops per run: the largest batch an interpreter is kept for (R-Net's tensors for 256 crops take
+# ~30 MB); more crops go in several runs, at no measurable cost.
+LITE_MAX_BATCH = 256
+# Interpreters kept per network, the least recently used dropped first: three photo sizes' pyramids (~35 MB each at
+# the largest level), or all nine batch sizes of R-Net and O-Net.
+LITE_INTERPRETERS = 36
 # Both cores for each network: the decode thread runs while the main thread is in Python, between network calls.
 LITE_THREADS = os.cpu_count() or 1
 FACENET_INPUT_SIDE = 160
@@ -213,38 +219,73 @@ def _tensorflow() -> None:
 
 
 class _LiteNetwork:
-    """One converted network on LiteRT's interpreter: resized to each input's shape, its outputs in the order of the
-    network it was converted from."""
+    """One converted network on LiteRT's interpreter, its outputs in the order of the network it was converted from.
 
-    def __init__(self, path: Path):
-        from ai_edge_litert.interpreter import Interpreter
+    An interpreter re-allocates its tensors for every new input shape, which costs about half a run of a small
+    network; P-Net meets a new shape at every pyramid level, R-Net and O-Net a new number of crops at every photo.
+    With `per_shape`, each shape gets an interpreter of its own, kept while it is among the LITE_INTERPRETERS last
+    used: P-Net's shapes repeat from photo to photo (a library's photos come in a few sizes, each a pyramid of about
+    eleven shapes), and a library of many sizes only costs the occasional allocation. With `batch_buckets` a batch goes in chunks of at most LITE_MAX_BATCH,
+    each padded to the next power of two, so a few interpreters of bounded memory serve every number of crops (an
+    interpreter keeps its tensors: one sized for the 8,000 crops P-Net may propose on a busy photo would hold GBs).
+    FaceNet keeps one interpreter, resized when the batch size changes: its runs dwarf the allocation, and each
+    interpreter holds its own copy of 90 MB of weights.
+    """
 
-        interpreter = Interpreter(model_path=str(path), num_threads=LITE_THREADS)
-        signature = interpreter.get_signature_list()[LITE_SIGNATURE]
-        (self._input,) = signature["inputs"]
-        # The converter names the outputs output_0, output_1, ... in the network's own order.
-        self._outputs = sorted(signature["outputs"], key=lambda name: int(name.rpartition("_")[2]))
-        self._run = interpreter.get_signature_runner(LITE_SIGNATURE)
+    def __init__(self, path: Path, per_shape: bool = False, batch_buckets: bool = False):
+        self._path = str(path)
+        self._per_shape = per_shape
+        self._batch_buckets = batch_buckets
+        self._runners: OrderedDict[tuple[int, ...] | None, tuple] = OrderedDict()
+
+    def _runner(self, shape: tuple[int, ...]):
+        key = shape if self._per_shape else None
+        if key in self._runners:
+            self._runners.move_to_end(key)
+        else:
+            if len(self._runners) >= LITE_INTERPRETERS:
+                self._runners.popitem(last=False)
+            from ai_edge_litert.interpreter import Interpreter
+
+            interpreter = Interpreter(model_path=self._path, num_threads=LITE_THREADS)
+            signature = interpreter.get_signature_list()[LITE_SIGNATURE]
+            (input_name,) = signature["inputs"]
+            # The converter names the outputs output_0, output_1, ... in the network's own order.
+            outputs = sorted(signature["outputs"], key=lambda name: int(name.rpartition("_")[2]))
+            self._runners[key] = (interpreter.get_signature_runner(LITE_SIGNATURE), input_name, outputs)
+        return self._runners[key]
 
     def __call__(self, images) -> list[np.ndarray]:
         images = np.asarray(images, np.float32)
-        if not len(images):  # XNNPACK cannot shape a batch of none: one blank image gives the outputs' shapes
-            return [output[:0] for output in self(np.zeros((1, *images.shape[1:]), np.float32))]
-        outputs = self._run(**{self._input: images})
-        return [outputs[name] for name in self._outputs]
+        if self._batch_buckets and len(images) > LITE_MAX_BATCH:
+            chunks = [self(images[start : start + LITE_MAX_BATCH]) for start in range(0, len(images), LITE_MAX_BATCH)]
+            return [np.concatenate(outputs) for outputs in zip(*chunks)]
+        count = len(images)
+        # XNNPACK cannot shape a batch of none: a blank image gives the outputs' shapes.
+        padded = max(1, 1 << (count - 1).bit_length()) if self._batch_buckets else max(1, count)
+        if padded != count:
+            images = np.concatenate([images, np.zeros((padded - count, *images.shape[1:]), np.float32)])
+        run, input_name, outputs = self._runner(images.shape)
+        results = run(**{input_name: images})
+        return [results[name][:count] for name in outputs]
 
 
-class _PhotoAsTensor:
-    """An MTCNN stage handed the photo as a TensorFlow tensor: mtcnn hands each stage a NumPy array, which TensorFlow
-    would otherwise copy again for every pyramid level it resizes."""
+def _on_one_tensor(stages: list) -> list:
+    """MTCNN's stages handed the photo as one TensorFlow tensor: mtcnn hands each stage the same NumPy array, which
+    TensorFlow would otherwise copy again for every pyramid level and every batch of crops."""
+    import tensorflow as tf
 
-    def __init__(self, stage):
-        self._stage = stage
+    photo: list = [None, None]  # the last array mtcnn passed, and its tensor
 
-    def __call__(self, images_normalized, **kwargs):
-        import tensorflow as tf
+    def as_tensor(images):
+        if photo[0] is not images:
+            photo[:] = [images, tf.convert_to_tensor(images)]
+        return photo[1]
 
-        return self._stage(images_normalized=tf.convert_to_tensor(images_normalized), **kwargs)
+    return [
+        lambda images_normalized, stage=stage, **kwargs: stage(images_normalized=as_tensor(images_normalized), **kwargs)
+        for stage in stages
+    ]
 
 
 @functools.cache
@@ -256,10 +297,11 @@ def _mtcnn(networks_dir: Path):
 
     stages = MTCNN().stages
     for stage, name in zip(stages, MTCNN_NETWORKS):
-        network = _LiteNetwork(networks_dir / NETWORK_FILES[name])
-        # The stages read their outputs as tensors (`.numpy()`), as the Keras networks return them.
+        # R-Net and O-Net take crops in batches of any size; P-Net one pyramid level of one photo at a time.
+        network = _LiteNetwork(networks_dir / NETWORK_FILES[name], per_shape=True, batch_buckets=name != "pnet")
+        # The stages read the outputs as tensors (`.numpy()`), as the Keras networks return them.
         stage._model = lambda images, network=network: [tf.convert_to_tensor(output) for output in network(images)]
-    return MTCNN(stages=[_PhotoAsTensor(stage) for stage in stages])
+    return MTCNN(stages=_on_one_tensor(stages))
 
 
 @functools.cache
