@@ -241,18 +241,18 @@ def top_colours(data: Path, names: dict[str, str]) -> dict[str, str]:
     return {names[row["photo_id"]]: row["color"] for row in table.to_pylist() if row["rank"] == 1}
 
 
-def score(found: dict[str, list[tuple]], truth: dict[str, list[tuple]], pasted) -> tuple[int, int, int]:
-    """(pasted faces found, pasted faces, detections touching no pasted portrait)."""
-    hits = sum(
-        any(_iou(box, face) >= IOU_FOUND for box, _ in found.get(name, [])) for name, faces in truth.items()
-        for face in faces
-    )
+def score(found: dict[str, list[tuple]], truth: dict[str, list[tuple]], pasted) -> tuple[list, int, int]:
+    """(pasted faces missed as (photo, box), pasted faces, detections touching no pasted portrait)."""
+    missed = [
+        (name, face) for name, faces in truth.items() for face in faces
+        if not any(_iou(box, face) >= IOU_FOUND for box, _ in found.get(name, []))
+    ]
     stray = sum(
         not any(_iou(box, (x, y, p.width, p.height)) > 0 for p, x, y in pasted[name])
         for name, boxes in found.items()
         for box, _ in boxes
     )
-    return hits, sum(map(len, truth.values())), stray
+    return missed, sum(map(len, truth.values())), stray
 
 
 def compare_outputs(base: dict, other: dict, base_colours: dict, other_colours: dict) -> str:
@@ -316,13 +316,16 @@ def main() -> None:
             found = found_boxes(result["data"], names)
             colours = top_colours(result["data"], names)
             outputs[result["label"]] = found, colours
-            hits, total, stray = score(found, truth, pasted)
+            missed, total, stray = score(found, truth, pasted)
             rate = len(paths) / result["seconds"]
             steps = step_seconds(result["home"])
             print(f"\n== {result['label']}: {result['seconds']:.1f} s = {rate:.2f} photos/s, "
-                  f"{result['seconds'] / yard:.1f}x the yardstick; pasted faces found {hits}/{total}, "
+                  f"{result['seconds'] / yard:.1f}x the yardstick; pasted faces found {total - len(missed)}/{total}, "
                   f"{stray} detections elsewhere; peak RSS {result['peak_rss'] / 2**30:.2f} GB")
             print("   steps: " + ", ".join(f"{key} {value:.1f} s" for key, value in sorted(steps.items())))
+            for name, (x, y, width, height) in missed:
+                print(f"   missed: {name} face at {x},{y}, {width}x{height} px ({max(width, height) / max(SIZE):.1%} "
+                      "of the photo's long side)")
             last = result["output"].strip().splitlines()
             print("   " + "\n   ".join(last[-4:]))
         if len(results) > 1:

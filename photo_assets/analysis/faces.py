@@ -225,9 +225,10 @@ class _LiteNetwork:
     network; P-Net meets a new shape at every pyramid level, R-Net and O-Net a new number of crops at every photo.
     With `per_shape`, each shape gets an interpreter of its own, kept while it is among the LITE_INTERPRETERS last
     used: P-Net's shapes repeat from photo to photo (a library's photos come in a few sizes, each a pyramid of about
-    eleven shapes), and a library of many sizes only costs the occasional allocation. With `batch_buckets` a batch goes in chunks of at most LITE_MAX_BATCH,
-    each padded to the next power of two, so a few interpreters of bounded memory serve every number of crops (an
-    interpreter keeps its tensors: one sized for the 8,000 crops P-Net may propose on a busy photo would hold GBs).
+    eleven shapes), and a library of many sizes only costs the occasional allocation. With `batch_buckets` a batch
+    goes in chunks of at most LITE_MAX_BATCH, each padded to the next power of two, so a few interpreters of bounded
+    memory serve every number of crops (an interpreter keeps its tensors: one sized for the 8,000 crops P-Net may
+    propose on a busy photo would hold GBs).
     FaceNet keeps one interpreter, resized when the batch size changes: its runs dwarf the allocation, and each
     interpreter holds its own copy of 90 MB of weights.
     """

@@ -72,6 +72,8 @@ XMP_ORIENTATION = re.compile(rb'tiff:Orientation(="|>)([0-9])')  # Pillow's own 
 # A thumbnail whose aspect ratio differs more than this from the photo's is letterboxed or another crop (some cameras
 # squeeze 3:2 photos into 160 x 120 with black bars); 1 % still allows the rounding of a 96-pixel side.
 THUMBNAIL_ASPECT_TOLERANCE = 0.01
+# Bytes 4-8 of a HEIF file (the type of its first box).
+HEIF_SIGNATURE, HEIF_SIGNATURE_START, HEIF_SIGNATURE_END = b"ftyp", 4, 8
 
 
 class PhotoError(Exception):
@@ -282,7 +284,8 @@ def _decode_oriented(image: Image.Image) -> Image.Image:
 
 
 def open_exif_thumbnail(path: Path, min_side: int) -> Image.Image | None:
-    """The JPEG thumbnail a camera embedded in the photo's EXIF, as RGB and oriented like the photo, if faithful.
+    """The JPEG thumbnail a camera embedded in the photo's EXIF, or the HEIF thumbnail a phone embedded in its HEIC,
+    as RGB and oriented like the photo, if faithful.
 
     Faithful: a JPEG thumbnail lying inside the EXIF block, at least min_side on its short side, smaller than the photo
     and of the photo's aspect ratio within THUMBNAIL_ASPECT_TOLERANCE. None when the file has no faithful thumbnail,
@@ -293,7 +296,7 @@ def open_exif_thumbnail(path: Path, min_side: int) -> Image.Image | None:
     try:
         embedded = _read_embedded_thumbnail(path)
         if embedded is None:
-            return None
+            return _heif_thumbnail(path, min_side)
         jpeg, orientation, photo_size = embedded
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a thumbnail that warns is refused below or fails to load
@@ -306,6 +309,26 @@ def open_exif_thumbnail(path: Path, min_side: int) -> Image.Image | None:
     thumbnail = thumbnail.convert("RGB") if thumbnail.mode != "RGB" else thumbnail
     transpose = UPRIGHTING_TRANSPOSES.get(orientation)
     return thumbnail.transpose(transpose) if transpose is not None else thumbnail
+
+
+def _heif_thumbnail(path: Path, min_side: int) -> Image.Image | None:
+    """A HEIF's smallest embedded thumbnail of at least min_side on each side that pillow-heif finds to be a scaled
+    copy of the image (its `draft`), decoded and oriented as the image would be: a 12 MP HEIC decodes in ~0.5 s, its
+    320 px thumbnail in milliseconds. None when the file is no HEIF or has no such thumbnail."""
+    if pillow_heif is None or not _is_heif(path):
+        return None
+    with Image.open(path, formats=["HEIF"]) as image:
+        photo_size = image.size
+        if image.draft("RGB", (min_side, min_side)) is None or not _is_faithful(image.size, photo_size, min_side):
+            return None
+        return _decode_oriented(image)
+
+
+def _is_heif(path: Path) -> bool:
+    """An ISO base media file whose first box is `ftyp`: what HEIC/HEIF files start with (so does MP4, which
+    Pillow then refuses)."""
+    with open(path, "rb") as handle:
+        return handle.read(HEIF_SIGNATURE_END)[HEIF_SIGNATURE_START:] == HEIF_SIGNATURE
 
 
 def _is_faithful(size: tuple[int, int], photo_size: tuple[int, int], min_side: int) -> bool:
