@@ -116,23 +116,21 @@ def convert_face_networks(models_dir: Path) -> Path:
 
 
 @functools.lru_cache(maxsize=4)
-def _verified(models_dir: Path, weights_mtime_ns: int, manifest_mtime_ns: int) -> None:
-    verify_facenet_weights(models_dir)
+def _verified(models_dir: Path, manifest_mtime_ns: int) -> None:
     verify_networks(models_dir)
 
 
 def face_analyzer(models_dir: Path, detector: DetectorSettings = DetectorSettings()) -> FaceAnalyzer:
-    """A face analyser on the verified networks (checked once per process and file version); a missing or damaged
-    file raises WeightsMissingError naming the setup command, and nothing is ever downloaded."""
+    """A face analyser on the verified networks (checked once per process and manifest version); a missing or damaged
+    file raises WeightsMissingError naming the setup command, and nothing is ever downloaded. The FaceNet weights file
+    itself is not read: only the setup step converts it, and the manifest names the sha256 the networks came from."""
     models_dir = Path(models_dir)
     try:
-        weights = facenet_weights_path(models_dir).stat().st_mtime_ns
         manifest = (networks_dir(models_dir) / NETWORKS_MANIFEST).stat().st_mtime_ns
     except FileNotFoundError:
-        verify_facenet_weights(models_dir)  # raise the error that names the setup command
-        verify_networks(models_dir)
+        verify_networks(models_dir)  # raise the error that names the setup command
         raise
-    _verified(models_dir, weights, manifest)
+    _verified(models_dir, manifest)
     settings.quiet_tensorflow()
     return FaceAnalyzer(FaceNetworks(networks_dir(models_dir), FACENET_SHA256), detector)
 

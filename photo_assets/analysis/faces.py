@@ -290,7 +290,7 @@ def _on_one_tensor(stages: list) -> list:
 
 
 @functools.cache
-def _mtcnn(networks_dir: Path):
+def _mtcnn(networks: FaceNetworks):
     """mtcnn's detector, its stages' networks replaced by their LiteRT conversions."""
     _tensorflow()
     import tensorflow as tf
@@ -299,7 +299,7 @@ def _mtcnn(networks_dir: Path):
     stages = MTCNN().stages
     for stage, name in zip(stages, MTCNN_NETWORKS):
         # R-Net and O-Net take crops in batches of any size; P-Net one pyramid level of one photo at a time.
-        network = _LiteNetwork(networks_dir / NETWORK_FILES[name], per_shape=True, batch_buckets=name != "pnet")
+        network = _LiteNetwork(networks.path(name), per_shape=True, batch_buckets=name != "pnet")
         # The stages read the outputs as tensors (`.numpy()`), as the Keras networks return them.
         stage._model = lambda images, network=network: [tf.convert_to_tensor(output) for output in network(images)]
     return MTCNN(stages=_on_one_tensor(stages))
@@ -388,7 +388,7 @@ class FaceAnalyzer:
     def load(self) -> None:
         """Load both networks now rather than on the first photo."""
         _facenet_lite(self.networks.path("facenet"))
-        _mtcnn(self.networks.directory)
+        _mtcnn(self.networks)
 
     def detect(self, image: Image.Image, full_size: tuple[int, int] | None = None) -> list[Face]:
         """Faces of an oriented RGB photo above `min_confidence`, most confident first, in the photo's pixels.
@@ -404,7 +404,7 @@ class FaceAnalyzer:
         full_width, full_height = full_size
         if min(small.size) < settings.min_face_size:
             return []
-        rows = _mtcnn(self.networks.directory).detect_faces(
+        rows = _mtcnn(self.networks).detect_faces(
             np.asarray(small, np.float32),  # float32: a quarter faster than uint8, which mtcnn widens to float64
             box_format="xyxy",
             output_type="numpy",

@@ -375,7 +375,7 @@ def test_detector_on_litert_gives_mtcnns_own_output(analyzer: FaceAnalyzer, deep
 
     analyzer.load()
     keras = MTCNN()
-    lite = faces_module._mtcnn(analyzer.networks.directory)
+    lite = faces_module._mtcnn(analyzer.networks)
     names = ["img1.jpg", "couple.jpg", "selfie-many-people.jpg", "img22.jpg"]
     images = [np.asarray(open_oriented(deepface_dir / name), np.float32) for name in names]
     images.append(np.asarray(Image.fromarray(skimage_data.coffee()), np.float32))
