@@ -173,6 +173,9 @@ def run_pipeline(root: Path, shared_dir: Path, postgres: PostgresServer) -> Pipe
         ExitStack() as stack,  # the workers and the runs: stopped first, while the broker and database are up
     ):
         instance.add_dynamic_partitions(photo_batches.name, batches)
+        # The pool's row at its configured default (one slot), as docs/scale-out.md sets it up once: two runs that
+        # both meet a missing row would both insert it, and the second fails on the unique key.
+        instance.event_log_storage.initialize_concurrency_limit_to_default(FACE_POOL)
         env = {
             **run_env(home, database), settings.LIBRARY_ENV: str(library), settings.DATA_ENV: str(data),
             settings.CELERY_BROKER_ENV: broker,
