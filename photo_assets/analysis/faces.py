@@ -23,10 +23,11 @@ The four networks (MTCNN's P-Net, R-Net and O-Net, FaceNet-128) run on LiteRT's 
 runtime with its XNNPACK kernels, from flatbuffers the setup step converts from the very same weights
 (`convert_networks`): outputs equal to the Keras networks' within float rounding (tests/analysis/test_faces.py), in
 less than half their time on 2 cores (issue 12: FaceNet 27 -> 11 ms a face, R-Net and O-Net 2-2.6x, P-Net 1.6x).
-mtcnn's own pipeline (pyramid, proposals, non-maximum suppression) runs around them unchanged. Embeddings go through
-the network in batches across faces and photos. TensorFlow, mtcnn, deepface and LiteRT are imported by the first
-analyser that needs them, so importing this module stays cheap. The networks' folder is an argument: the setup step
-makes and verifies it.
+MTCNN's cascade around them (pyramid, proposals, non-maximum suppression) is face_cascade's port of mtcnn's own
+pipeline, boxes and landmarks equal to mtcnn's within float rounding: a face step imports no TensorFlow, which cost
+5.5 s at every start. Embeddings go through the network in batches across faces and photos. deepface, OpenCV and
+LiteRT are imported by the first analyser that needs them, so importing this module stays cheap; TensorFlow and
+mtcnn only by the setup step's conversion. The networks' folder is an argument: the setup step makes and verifies it.
 """
 
 from __future__ import annotations
@@ -271,38 +272,16 @@ class _LiteNetwork:
         return [results[name][:count] for name in outputs]
 
 
-def _on_one_tensor(stages: list) -> list:
-    """MTCNN's stages handed the photo as one TensorFlow tensor: mtcnn hands each stage the same NumPy array, which
-    TensorFlow would otherwise copy again for every pyramid level and every batch of crops."""
-    import tensorflow as tf
-
-    photo: list = [None, None]  # the last array mtcnn passed, and its tensor
-
-    def as_tensor(images):
-        if photo[0] is not images:
-            photo[:] = [images, tf.convert_to_tensor(images)]
-        return photo[1]
-
-    return [
-        lambda images_normalized, stage=stage, **kwargs: stage(images_normalized=as_tensor(images_normalized), **kwargs)
-        for stage in stages
-    ]
-
-
 @functools.cache
-def _mtcnn(networks: FaceNetworks):
-    """mtcnn's detector, its stages' networks replaced by their LiteRT conversions."""
-    _tensorflow()
-    import tensorflow as tf
-    from mtcnn import MTCNN
+def _cascade(networks: FaceNetworks):
+    """MTCNN's detection (face_cascade.detect) on the LiteRT conversions of its three networks."""
+    from photo_assets.analysis import face_cascade
 
-    stages = MTCNN().stages
-    for stage, name in zip(stages, MTCNN_NETWORKS):
-        # R-Net and O-Net take crops in batches of any size; P-Net one pyramid level of one photo at a time.
-        network = _LiteNetwork(networks.path(name), per_shape=True, batch_buckets=name != "pnet")
-        # The stages read the outputs as tensors (`.numpy()`), as the Keras networks return them.
-        stage._model = lambda images, network=network: [tf.convert_to_tensor(output) for output in network(images)]
-    return MTCNN(stages=_on_one_tensor(stages))
+    # R-Net and O-Net take crops in batches of any size; P-Net one pyramid level of one photo at a time.
+    return functools.partial(
+        face_cascade.detect,
+        *(_LiteNetwork(networks.path(name), per_shape=True, batch_buckets=name != "pnet") for name in MTCNN_NETWORKS),
+    )
 
 
 @functools.cache
@@ -388,7 +367,7 @@ class FaceAnalyzer:
     def load(self) -> None:
         """Load both networks now rather than on the first photo."""
         _facenet_lite(self.networks.path("facenet"))
-        _mtcnn(self.networks)
+        _cascade(self.networks)
 
     def detect(self, image: Image.Image, full_size: tuple[int, int] | None = None) -> list[Face]:
         """Faces of an oriented RGB photo above `min_confidence`, most confident first, in the photo's pixels.
@@ -404,10 +383,8 @@ class FaceAnalyzer:
         full_width, full_height = full_size
         if min(small.size) < settings.min_face_size:
             return []
-        rows = _mtcnn(self.networks).detect_faces(
-            np.asarray(small, np.float32),  # float32: a quarter faster than uint8, which mtcnn widens to float64
-            box_format="xyxy",
-            output_type="numpy",
+        rows = _cascade(self.networks)(
+            np.asarray(small, np.float32),
             min_face_size=settings.min_face_size,
             threshold_pnet=settings.threshold_pnet,
             threshold_rnet=settings.threshold_rnet,
@@ -416,15 +393,15 @@ class FaceAnalyzer:
         )
         scale_x, scale_y = full_width / small.width, full_height / small.height
         faces = []
-        # Columns: image index, x1, y1, x2, y2, confidence, the five landmark xs, then the five ys.
-        for row in rows[rows[:, 5] > settings.min_confidence] if len(rows) else ():
-            x1, y1, x2, y2 = row[1] * scale_x, row[2] * scale_y, row[3] * scale_x, row[4] * scale_y
+        # Columns: x1, y1, x2, y2, confidence, the five landmark xs, then the five ys.
+        for row in rows[rows[:, 4] > settings.min_confidence]:
+            x1, y1, x2, y2 = row[0] * scale_x, row[1] * scale_y, row[2] * scale_x, row[3] * scale_y
             landmarks = {
-                name: (float(row[6 + index] * scale_x), float(row[11 + index] * scale_y))
+                name: (float(row[5 + index] * scale_x), float(row[10 + index] * scale_y))
                 for index, name in enumerate(LANDMARK_NAMES)
             }
             x, y = round(x1), round(y1)
-            faces.append(Face(x, y, round(x2) - x, round(y2) - y, float(row[5]), landmarks))
+            faces.append(Face(x, y, round(x2) - x, round(y2) - y, float(row[4]), landmarks))
         return sorted(faces, key=lambda face: -face.confidence)
 
     def aligned_crops(self, image: Image.Image, faces: list[Face]) -> np.ndarray:
