@@ -12,6 +12,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
 # The lock is complete (every transitive dependency, with hashes), so nothing is resolved at install time.
-.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps --require-hashes -r requirements.lock
-.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
+# Bytecode is compiled at install, as pip does and uv does not by default: where PYTHONDONTWRITEBYTECODE is set (CI
+# images, containers) every process would otherwise compile Dagster & co. again, ~1 s of each command's start.
+.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps --require-hashes --compile-bytecode -r requirements.lock
+.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps --compile-bytecode -e .
+.venv/bin/python -m compileall -q photo_assets
 .venv/bin/python -m photo_assets.models fetch
