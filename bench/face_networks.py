@@ -60,7 +60,7 @@ def main() -> None:
 
     from photo_assets.analysis import faces as faces_module
     from photo_assets.analysis.images import open_oriented
-    from photo_assets.models import facenet_weights_path, face_analyzer
+    from photo_assets.models import face_analyzer, facenet_weights_path
     from photo_assets.settings import Settings
 
     models_dir = Settings.from_env().models_dir
