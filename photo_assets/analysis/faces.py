@@ -25,7 +25,7 @@ runtime with its XNNPACK kernels, from flatbuffers the setup step converts from 
 less than half their time on 2 cores (bench/face_networks.py times both, per face and per photo).
 MTCNN's cascade around them (pyramid, proposals, non-maximum suppression) is face_cascade's port of mtcnn's own
 pipeline, boxes and landmarks equal to mtcnn's within float rounding: a face step imports no TensorFlow, which cost
-~5 s at every start. Embeddings go through the network in batches across faces and photos. deepface, OpenCV and
+2.4 s at every start (5 s where bytecode is not compiled). Embeddings go through the network in batches across faces and photos. deepface, OpenCV and
 LiteRT are imported by the first analyser that needs them, so importing this module stays cheap; TensorFlow and
 mtcnn only by the setup step's conversion. The networks' folder is an argument: the setup step makes and verifies it.
 """
