@@ -95,9 +95,14 @@ def test_run_on_the_face_photos_finds_and_embeds_a_face_in_every_identity_photo(
 def test_run_after_a_rename_writes_the_name_into_the_sidecars(shared_dir: Path, tmp_path: Path):
     """As a user without the UI: `run`, `people rename`, `run` again — exiftool, a reader no one here wrote, finds the
     name in the MWG face region of that person's photos' sidecars."""
+    import shutil
     import subprocess
 
     from tests.library_helpers import copy_portraits
+    from tests.services import unavailable
+
+    if shutil.which("exiftool") is None:
+        unavailable("exiftool missing: scripts/ci_services.sh installs Debian's libimage-exiftool-perl")
     from tests.services import photo_assets_cli
 
     copy_portraits(shared_dir / "faces" / "deepface", tmp_path / "library", ["person_01"], slice(3))

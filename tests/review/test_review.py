@@ -384,9 +384,9 @@ def test_review_typing_a_name_someone_has_merges_after_a_confirm(review_server, 
     screenshot(page, "people-after-merge-by-name")
 
 
-def test_review_edits_are_reported_and_person_clusters_follows_them(review_server, review_library):
+def test_review_edits_are_reported_and_person_clusters_follows_them(review_server, review_library, browser_launcher):
     """The label log holds every edit made above; Dagster saw them on label_log; the next person_clusters keeps the
-    name, the merge, the reject and the moves."""
+    name, the merge, the reject and the moves. The edits were made in the browser: without one, this is skipped too."""
     import dagster as dg
 
     url, data = review_server
