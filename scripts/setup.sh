@@ -13,8 +13,10 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
 # The lock is complete (every transitive dependency, with hashes), so nothing is resolved at install time.
 # Bytecode is compiled at install, as pip does and uv does not by default: where PYTHONDONTWRITEBYTECODE is set (CI
-# images, containers) every process would otherwise compile Dagster & co. again, ~1 s of each command's start.
-.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps --require-hashes --compile-bytecode -r requirements.lock
-.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps --compile-bytecode -e .
+# images, containers) every process would otherwise compile Dagster & co. again, ~1 s of each command's start. uv
+# compiles site-packages; the project's own code, installed editable, is compiled in place.
+.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps --require-hashes --compile-bytecode \
+    -r requirements.lock
+.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
 .venv/bin/python -m compileall -q photo_assets
 .venv/bin/python -m photo_assets.models fetch

@@ -73,7 +73,7 @@ def detect(
         return np.zeros((0, BOX_COLUMNS + 10), np.float32)
     square = _square(boxes)
     offsets, landmarks, scores = onet(_crops(normalized, square, ONET_SIDE))
-    sizes = square[:, 2:4] - square[:, 0:2] + 1
+    sizes = _sides(square)
     landmarks = np.concatenate(
         [sizes[:, :1] * landmarks[:, :5] + square[:, :1] - 1, sizes[:, 1:2] * landmarks[:, 5:] + square[:, 1:2] - 1],
         axis=1,
@@ -122,8 +122,12 @@ def _refined(normalized: np.ndarray, square: np.ndarray, rnet: Network, threshol
 
 def _adjusted(square: np.ndarray, offsets: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """mtcnn's `replace_confidence` and `adjust_bboxes`: the network's score, the box moved by its offsets."""
-    sizes = square[:, 2:4] - square[:, 0:2] + 1
-    return np.concatenate([square[:, :4] + offsets * np.tile(sizes, 2), scores[:, 1:]], axis=1)
+    return np.concatenate([square[:, :4] + offsets * np.tile(_sides(square), 2), scores[:, 1:]], axis=1)
+
+
+def _sides(square: np.ndarray) -> np.ndarray:
+    """(width, height) of each box as mtcnn measures them for its offsets and landmarks: in pixels, both ends in."""
+    return square[:, 2:4] - square[:, 0:2] + 1
 
 
 def _best_first(rows: np.ndarray) -> np.ndarray:
@@ -140,9 +144,10 @@ def _suppressed(rows: np.ndarray, threshold: float, over_smaller: bool = False) 
     for start in range(0, len(rows), NMS_BLOCK):
         block = boxes[start : start + NMS_BLOCK]
         later = slice(start + 1, None)  # a row is only ever dropped by an earlier one
-        width = np.minimum(block[:, None, 2], boxes[None, later, 2]) - np.maximum(block[:, None, 0], boxes[None, later, 0])
-        height = np.minimum(block[:, None, 3], boxes[None, later, 3]) - np.maximum(block[:, None, 1], boxes[None, later, 1])
-        overlap = np.maximum(0, width) * np.maximum(0, height)
+        corner_low = np.maximum(block[:, None, :2], boxes[None, later, :2])
+        corner_high = np.minimum(block[:, None, 2:], boxes[None, later, 2:])
+        extent = np.maximum(0, corner_high - corner_low)
+        overlap = extent[..., 0] * extent[..., 1]
         block_areas, later_areas = areas[start : start + NMS_BLOCK, None], areas[None, later]
         if over_smaller:
             ratio = overlap / np.minimum(block_areas, later_areas)

@@ -22,12 +22,13 @@ the reduced decode, for the people page and the contact sheets.
 The four networks (MTCNN's P-Net, R-Net and O-Net, FaceNet-128) run on LiteRT's interpreter, the TensorFlow Lite
 runtime with its XNNPACK kernels, from flatbuffers the setup step converts from the very same weights
 (`convert_networks`): outputs equal to the Keras networks' within float rounding (tests/analysis/test_faces.py), in
-less than half their time on 2 cores (bench/face_networks.py times both, per face and per photo).
-MTCNN's cascade around them (pyramid, proposals, non-maximum suppression) is face_cascade's port of mtcnn's own
-pipeline, boxes and landmarks equal to mtcnn's within float rounding: a face step imports no TensorFlow, which cost
-2.4 s at every start (5 s where bytecode is not compiled). Embeddings go through the network in batches across faces and photos. deepface, OpenCV and
-LiteRT are imported by the first analyser that needs them, so importing this module stays cheap; TensorFlow and
-mtcnn only by the setup step's conversion. The networks' folder is an argument: the setup step makes and verifies it.
+less than half their time on 2 cores (bench/face_networks.py times both, per face and per photo). MTCNN's cascade
+around them (pyramid, proposals, non-maximum suppression) is face_cascade's port of mtcnn's own pipeline, boxes and
+landmarks equal to mtcnn's within float rounding: a face step imports no TensorFlow, which cost 2.4 s at every start
+(5 s where bytecode is not compiled). Embeddings go through the network in batches across faces and photos.
+deepface, OpenCV and LiteRT are imported by the first analyser that needs them, so importing this module stays
+cheap; TensorFlow and mtcnn only by the setup step's conversion. The networks' folder is an argument: the setup step
+makes and verifies it.
 """
 
 from __future__ import annotations

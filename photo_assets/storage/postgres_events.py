@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as db
-from dagster._core.storage.config import pg_config
 from dagster._core.storage.event_log.schema import ConcurrencySlotsTable
 from dagster._utils.concurrency import ConcurrencySlotStatus
 from dagster_postgres import PostgresEventLogStorage
@@ -22,10 +21,6 @@ from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_c
 
 
 class PoolSafePostgresEventLogStorage(PostgresEventLogStorage):
-    @classmethod
-    def config_type(cls):
-        return pg_config()
-
     @classmethod
     def from_config_value(cls, inst_data, config_value: Mapping[str, Any]) -> PoolSafePostgresEventLogStorage:
         # The parent's builds its own class whatever `cls` is: this one builds ours from the same settings.

@@ -99,11 +99,10 @@ def test_run_after_a_rename_writes_the_name_into_the_sidecars(shared_dir: Path, 
     import subprocess
 
     from tests.library_helpers import copy_portraits
-    from tests.services import unavailable
+    from tests.services import photo_assets_cli, unavailable
 
     if shutil.which("exiftool") is None:
         unavailable("exiftool missing: scripts/ci_services.sh installs Debian's libimage-exiftool-perl")
-    from tests.services import photo_assets_cli
 
     copy_portraits(shared_dir / "faces" / "deepface", tmp_path / "library", ["person_01"], slice(3))
     library, data, home = tmp_path / "library", tmp_path / "data", tmp_path / "home"

@@ -188,19 +188,19 @@ def test_two_steps_asking_at_once_never_share_a_pool_slot(postgres_database, tmp
         ours = instance.event_log_storage
         storage = storage_class(ours.postgres_url) if storage_class is not type(ours) else ours
         storage.set_concurrency_slots(RACE_POOL, 1)
-        claimers = ThreadPoolExecutor(2)
+        together = threading.Barrier(2)  # cyclic: both claims of a round leave it at once
+
+        def claim(run_id: str) -> bool:
+            together.wait()
+            return storage._claim_concurrency_slot(RACE_POOL, run_id, "faces") == ConcurrencySlotStatus.CLAIMED
+
         shared_rounds = 0
-        for round_index in range(CLAIM_ROUNDS):
-            start = threading.Barrier(2)
-
-            def claim(run_id: str, start=start) -> bool:
-                start.wait()
-                return storage._claim_concurrency_slot(RACE_POOL, run_id, "faces") == ConcurrencySlotStatus.CLAIMED
-
-            claimed = list(claimers.map(claim, [f"a{round_index}", f"b{round_index}"]))
-            assert any(claimed), f"round {round_index}: the free slot went to neither step"
-            shared_rounds += all(claimed)
-            for run_id in (f"a{round_index}", f"b{round_index}"):
-                storage.free_concurrency_slot_for_step(run_id, "faces")
-        claimers.shutdown()
+        with ThreadPoolExecutor(2) as claimers:
+            for round_index in range(CLAIM_ROUNDS):
+                run_ids = [f"a{round_index}", f"b{round_index}"]
+                claimed = list(claimers.map(claim, run_ids))
+                assert any(claimed), f"round {round_index}: the free slot went to neither step"
+                shared_rounds += all(claimed)
+                for run_id in run_ids:
+                    storage.free_concurrency_slot_for_step(run_id, "faces")
         assert shared_rounds == 0, f"{shared_rounds} of {CLAIM_ROUNDS} rounds gave the one slot to both steps"
