@@ -16,7 +16,7 @@ written then). A backfill also waits for the daemon, once per backfill whatever 
 starts tens of seconds after the launch (the backfill daemon's 30 s loop, the run queue, a process start). That
 latency is printed apart, with the overhead left once it is taken out. The passes with runs go first, so one-time costs (imports, loading the
 geodata) count against them: the overheads printed err high. The server is the one named by PHOTO_ASSETS_PG_* or a
-throwaway cluster (tests/services.py); the socket pass needs the throwaway cluster. Usage, from the project folder:
+throwaway cluster (devtools/services.py); the socket pass needs the throwaway cluster. Usage, from the project folder:
 
     .venv/bin/python bench/backfill.py [--photos 10000] [--skip-backfill]
 """
@@ -37,10 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import dagster as dg  # noqa: E402
 
-from photo_assets import settings  # noqa: E402
-from photo_assets.storage.scanner import DEFAULT_BATCH_SIZE, ScanCursor  # noqa: E402
-from tests.library_helpers import write_photo  # noqa: E402
-from tests.services import (  # noqa: E402
+from devtools.library import write_photo  # noqa: E402
+from devtools.services import (  # noqa: E402
     LAUNCH_BACKFILL,
     POSTGRES_HOME_TEMPLATE,
     DagsterDev,
@@ -50,6 +48,8 @@ from tests.services import (  # noqa: E402
     fresh_database,
     postgres_server,
 )
+from photo_assets import settings  # noqa: E402
+from photo_assets.storage.scanner import DEFAULT_BATCH_SIZE, ScanCursor  # noqa: E402
 
 DEFAULT_PHOTOS = 20 * DEFAULT_BATCH_SIZE
 # Small photos keep the analysis cheap, so the orchestration's share of the time shows.
@@ -99,8 +99,8 @@ def point_at(library: Path, data: Path) -> None:
 
 
 def batch_assets() -> list[dg.AssetKey]:
+    from photo_assets.assets.names import CATALOG_ASSETS
     from photo_assets.definitions import defs
-    from photo_assets.jobs import CATALOG_ASSETS
 
     graph = defs.resolve_asset_graph()
     selected = CATALOG_ASSETS.resolve(graph)

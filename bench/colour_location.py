@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 from PIL import Image
+from synthetic import exif_with_thumbnail  # bench/synthetic.py, beside this script
 
 from photo_assets.analysis.colours import (
     DECODE_MIN_SIDE,
@@ -48,7 +49,6 @@ from photo_assets.analysis.images import (
     read_metadata,
 )
 from photo_assets.analysis.location import EARTH_RADIUS_M, TOWN_RADIUS_M, GeoIndex
-from synthetic import exif_with_thumbnail  # bench/synthetic.py, beside this script
 
 GEODATA_DIR = Path(__file__).resolve().parents[1] / "geodata"
 

@@ -58,6 +58,7 @@ def main() -> None:
     if not DEEPFACE_DIR.is_dir():
         sys.exit(f"no face corpus at {DEEPFACE_DIR}")
 
+    from photo_assets import network_conversion
     from photo_assets.analysis import faces as faces_module
     from photo_assets.analysis.images import open_oriented
     from photo_assets.models import face_analyzer, facenet_weights_path
@@ -78,7 +79,7 @@ def main() -> None:
     ]
     print(f"{len(copies)} photos, long side {settings.detect_max_side}; {os.cpu_count()} cores")
 
-    faces_module._tensorflow()
+    network_conversion.tensorflow_for_keras()
     import tensorflow as tf
     from mtcnn import MTCNN
 
@@ -109,7 +110,7 @@ def main() -> None:
     crops = np.concatenate([analyzer.aligned_crops(open_oriented(path), faces) for path, faces in found if faces])
     crops = np.resize(crops, (args.faces, *crops.shape[1:]))  # repeated up to --faces
     batches = np.array_split(crops, max(1, len(crops) // faces_module.EMBED_BATCH_SIZE))
-    keras_facenet = faces_module._facenet(facenet_weights_path(models_dir))
+    keras_facenet = network_conversion.keras_facenet(facenet_weights_path(models_dir))
     embedding = {
         "Keras": per_call_ms(lambda batch: keras_facenet(batch[..., ::-1], training=False), batches),
         "LiteRT": per_call_ms(analyzer.embed, batches),

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from photo_assets.analysis.colours import COLOUR_NAMES
 from photo_assets.analysis.catalog import CATALOG_SCHEMA
+from photo_assets.analysis.colours import COLOUR_NAMES
 from photo_assets.find import FindFilters, find_photos
 from photo_assets.storage import DataLayout, DataStore, write_parquet
 from photo_assets.storage.layout import COLOR_HISTOGRAMS, FACE_DETECTIONS, LOCATIONS, PHOTOS

@@ -25,27 +25,21 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.scoring, when run as a script
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools, when run as a script
 
 # scipy comes with scikit-image; only the exact O(n^2) linkage baselines here use it.
 from scipy.cluster.hierarchy import fcluster, linkage  # noqa: E402
 from scipy.spatial.distance import pdist  # noqa: E402
 
-from bench.scoring import HEADER, Quality, quality, row  # noqa: E402
-from photo_assets.analysis.catalog import content_hash  # noqa: E402
-from photo_assets.analysis.faces import face_id  # noqa: E402
-from photo_assets.analysis.images import PhotoError  # noqa: E402
+from devtools.scoring import HEADER, Quality, quality, row  # noqa: E402
 from photo_assets.analysis.people import normalise  # noqa: E402
-from photo_assets.models import face_analyzer  # noqa: E402
-from photo_assets.settings import DEFAULT_DAGSTER_HOME, Settings  # noqa: E402
+from photo_assets.settings import DEFAULT_DAGSTER_HOME  # noqa: E402
 from photo_assets.storage import DataLayout, DataStore  # noqa: E402
 from photo_assets.storage.layout import FACE_DETECTIONS, FACE_EMBEDDINGS, PHOTOS  # noqa: E402
 from photo_assets.storage.people import load_people_faces, load_suggestions  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 SHARED_DIR = PROJECT_DIR.parent / "shared"
-# The sets the tests embed in-process (their largest faces only); the benchmark runs all three through the pipeline.
-FACE_SETS = ("lfw_dev", "deepface")
 BENCH_SETS = ("lfw_train", "lfw_dev", "deepface")
 # The last commit whose person_clusters used the previous method (average linkage at 0.85 + leftovers, no gate).
 PREVIOUS_METHOD_REV = "c95dba1"
@@ -61,66 +55,6 @@ stored = np.load(sys.argv[1], allow_pickle=False)
 result = cluster_people(stored["face_ids"], stored["photo_ids"], stored["embeddings"], LabelState())
 print(json.dumps(dict(zip(result.faces["face_id"].to_pylist(), result.faces["person_id"].to_pylist()))))
 """
-
-
-@dataclass
-class LabelledFaces:
-    """The largest face of every labelled photo of a set, embedded through the real pipeline."""
-
-    name: str
-    photo_ids: np.ndarray  # str
-    face_ids: np.ndarray  # str
-    truth: np.ndarray  # str: the person the photo is labelled with
-    embeddings: np.ndarray  # (faces, 128) raw FaceNet output
-    confidence: np.ndarray
-    size: np.ndarray  # shorter box side, pixels
-    eye_ratio: np.ndarray
-    sharpness: np.ndarray
-
-
-def labelled_photos(shared_dir: Path, name: str) -> list[tuple[Path, str]]:
-    """(photo, person) for every labelled photo of a set."""
-    root = shared_dir / "faces" / name
-    if name == "deepface":
-        identities = json.loads((root / "identities.json").read_text())
-        return [(root / photo, person) for person, photos in sorted(identities.items()) for photo in sorted(photos)]
-    return [(photo, folder.name) for folder in sorted(root.iterdir()) if folder.is_dir()
-            for photo in sorted(folder.iterdir())]
-
-
-def embed_labelled_set(shared_dir: Path, name: str) -> LabelledFaces:
-    """Run the face pipeline on a set; photos where no face is found are left out (and counted on stderr)."""
-    analyzer = face_analyzer(Settings.from_env().models_dir)
-    photos = labelled_photos(shared_dir, name)
-    person_of = {}
-    inputs = []
-    for path, person in photos:
-        photo_id = content_hash(path)
-        person_of[photo_id] = person
-        inputs.append((photo_id, path))
-    rows = []
-    for photo_id, result in analyzer.analyse(inputs):
-        if isinstance(result, PhotoError) or not result.faces:
-            continue
-        largest = max(range(len(result.faces)), key=lambda i: result.faces[i].width * result.faces[i].height)
-        face = result.faces[largest]
-        rows.append((photo_id, face_id(photo_id, face), person_of[photo_id], result.embeddings[largest],
-                     face.confidence, face.size, face.eye_ratio, result.sharpness[largest]))
-    missed = len(photos) - len(rows)
-    if missed:
-        print(f"{name}: no face found in {missed} of {len(photos)} photos", file=sys.stderr)
-    columns = list(zip(*rows))
-    return LabelledFaces(
-        name,
-        np.array(columns[0], dtype=object),
-        np.array(columns[1], dtype=object),
-        np.array(columns[2], dtype=object),
-        np.stack(columns[3]).astype(np.float32),
-        np.array(columns[4], np.float32),
-        np.array(columns[5], np.int32),
-        np.array(columns[6], np.float32),
-        np.array(columns[7], np.float32),
-    )
 
 
 @dataclass

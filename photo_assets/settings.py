@@ -66,7 +66,8 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
-        given = {name for name in (LIBRARY_ENV, DATA_ENV, GEODATA_ENV, MODELS_ENV, BATCH_WAIT_ENV) if _env(name)}
+        given = {name for name in (LIBRARY_ENV, DATA_ENV, GEODATA_ENV, MODELS_ENV, BATCH_WAIT_ENV, REVIEW_URL_ENV)
+                 if _env(name)}
         return cls(
             library_dir=Path(_env(LIBRARY_ENV) or DEFAULT_LIBRARY),
             data_dir=Path(_env(DATA_ENV) or DEFAULT_DATA),

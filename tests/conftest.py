@@ -1,6 +1,6 @@
 """Fixtures shared by the tests: the `../shared` corpora beside the checkout, the labelled face sets embedded once
 per session, a throwaway Dagster home and a PostgreSQL database. The command-line helper is
-tests.services.photo_assets_cli."""
+devtools.services.photo_assets_cli."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def face_sets(shared_dir: Path):
     """lfw_dev and deepface's labelled faces, embedded once per test session by the real pipeline (MTCNN + FaceNet)."""
-    from bench.people_quality import FACE_SETS, embed_labelled_set
+    from devtools.labelled_faces import FACE_SETS, embed_labelled_set
 
     return {name: embed_labelled_set(shared_dir, name) for name in FACE_SETS}
 
@@ -39,7 +39,7 @@ def lfw(face_sets):
 @pytest.fixture
 def dagster_home_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A throwaway Dagster instance (the project's SQLite dagster.yaml) that this process and its children use."""
-    from tests.services import SQLITE_HOME_TEMPLATE, dagster_home
+    from devtools.services import SQLITE_HOME_TEMPLATE, dagster_home
 
     home = dagster_home(tmp_path / "dagster_home", SQLITE_HOME_TEMPLATE)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
@@ -49,7 +49,7 @@ def dagster_home_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="module")
 def postgres():
     """The PostgreSQL server named by PHOTO_ASSETS_PG_* when given, else a throwaway cluster for the module."""
-    from tests.services import postgres_server
+    from devtools.services import postgres_server
 
     with postgres_server() as server:
         yield server
@@ -58,7 +58,7 @@ def postgres():
 @pytest.fixture
 def postgres_database(postgres):
     """A new, empty database on that server for one test, dropped afterwards."""
-    from tests.services import fresh_database
+    from devtools.services import fresh_database
 
     with fresh_database(postgres) as database:
         yield database
@@ -67,7 +67,7 @@ def postgres_database(postgres):
 @pytest.fixture(scope="module")
 def browser_launcher():
     """Debian's Chromium through Playwright (no browser download): a loud failure in CI when it is missing."""
-    from tests.services import CHROMIUM, unavailable
+    from devtools.services import CHROMIUM, unavailable
 
     if not CHROMIUM.is_file():
         unavailable(f"no browser: install Debian's chromium ({CHROMIUM}; scripts/ci_services.sh does)")

@@ -1,4 +1,4 @@
-"""Colour histogram: which of 17 named colours a photo is made of, and in what shares (SPEC: Colour histogram).
+"""Colour histogram: which of 17 named colours a photo is made of, and in what shares (docs/analysis.md, Colours).
 
 Each of the 32 x 32 = 1,024 resampled pixels votes for its most similar palette colour, compared in HSV with
 `(1 - dh) * (1 - 0.5 |ds|) * (1 - 0.25 |dv|)`. Unlike the reference, `dh` is the circular hue distance

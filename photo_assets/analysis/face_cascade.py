@@ -3,7 +3,7 @@
 P-Net scans an image pyramid for 12 x 12 windows that may hold a face; R-Net re-scores their 24 x 24 crops, O-Net
 their 48 x 48 crops and adds five landmarks; non-maximum suppression thins the boxes after each stage. mtcnn runs
 this with TensorFlow operations (`tf.image.resize`, `tf.image.crop_and_resize`) and NumPy, and importing TensorFlow
-for them costs a photo-assets run 2.4 s before its first photo (issue 12; bench/face_networks.py times the imports and
+for them costs a photo-assets run 2.4 s before its first photo (bench/face_networks.py times the imports and
 both pipelines). Here the same arithmetic runs on OpenCV's area resize (TensorFlow's AREA
 method: equal within float rounding) and a NumPy bilinear crop that samples where `crop_and_resize` samples, so the
 boxes, landmarks and confidences are mtcnn's own within float rounding (tests/analysis/test_faces.py compares them

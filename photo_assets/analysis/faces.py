@@ -1,9 +1,9 @@
-"""Faces: MTCNN detection, deepface alignment, FaceNet-128 embeddings, batched across photos (SPEC: Faces 1-3).
+"""Faces: MTCNN detection, deepface alignment, FaceNet-128 embeddings, batched across photos (docs/analysis.md, Faces).
 
 Detection runs on the orientation-corrected photo shrunk so its long side is at most `detect_max_side`; boxes and
 landmarks are scaled back to full-size oriented pixels. That copy is resized from a JPEG decoded at reduced scale
-(draft mode: 1/2 on a 12 MP photo), not from the full-size photo: ~75 ms instead of ~195 ms on 12 MP (issue 12),
-boxes within IoU 0.95 of the full decode's and the same AUC on ../shared/faces/deepface. Only photos with faces are
+(draft mode: 1/2 on a 12 MP photo), not from the full-size photo: ~75 ms instead of ~195 ms on 12 MP,
+boxes within IoU 0.95 of the full decode's and the same AUC on the deepface test set. Only photos with faces are
 then decoded at full size, for their crops. Decoding runs in a thread beside the detector (Pillow releases the GIL
 while it decodes and resizes): the next photos' reduced decodes, and the full decode of a photo with faces, which is
 aligned once the next photo's faces are found. `min_face_size` counts pixels of that shrunk copy, so the
@@ -38,10 +38,8 @@ import functools
 import hashlib
 import importlib.metadata
 import json
-import logging
 import math
 import os
-import tempfile
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -65,8 +63,6 @@ NETWORK_FILES = {
     "facenet": "facenet128.tflite",
 }
 MTCNN_NETWORKS = ("pnet", "rnet", "onet")  # in the order of mtcnn's stages
-# Each MTCNN stage's input side (P-Net is fully convolutional: any size, one pyramid level at a time).
-MTCNN_INPUT_SIDES = (None, 24, 48)
 LITE_SIGNATURE = "serving_default"
 # R-Net and O-Net crops per run: the largest batch an interpreter is kept for (R-Net's tensors for 256 crops take
 # ~30 MB); more crops go in several runs, at no measurable cost.
@@ -97,8 +93,8 @@ class DetectorSettings:
 
     Stage thresholds, scale factor and minimum face size are the reference's; `bench/faces.py --calibrate` measured
     the other two. The reference kept faces above 0.99 confidence, but mtcnn 1.0.0 scores faces lower than the
-    release it ran: at 0.99 it misses 40% of the labelled portraits in ../shared/faces/deepface and 8% of the faces
-    in ../shared/faces/lfw_dev. Above 0.85 it misses none of either, nor of the faces pasted into generated 12 MP
+    release it ran: at 0.99 it misses 40% of the labelled portraits of the deepface test set and 8% of the faces
+    of the LFW development set. Above 0.85 it misses none of either, nor of the faces pasted into generated 12 MP
     photos, and finds nothing away from them.
     """
 
@@ -209,17 +205,6 @@ def model_version(settings: DetectorSettings, weights_sha256: str) -> str:
     )
 
 
-@functools.cache
-def _tensorflow() -> None:
-    """Keras 2 (tf-keras) for deepface's models, and a quiet TensorFlow. Importing deepface's entry module first is
-    what selects Keras 2: it sets that up before TensorFlow is first imported, and mtcnn imports TensorFlow too."""
-    import deepface.DeepFace  # noqa: F401
-    import tensorflow as tf
-
-    tf.get_logger().setLevel(logging.ERROR)
-    logging.getLogger("absl").setLevel(logging.ERROR)
-
-
 class _LiteNetwork:
     """One converted network on LiteRT's interpreter, its outputs in the order of the network it was converted from.
 
@@ -288,45 +273,6 @@ def _cascade(networks: FaceNetworks):
 @functools.cache
 def _facenet_lite(path: Path) -> _LiteNetwork:
     return _LiteNetwork(path)
-
-
-def convert_networks(facenet_weights: Path) -> dict[str, bytes]:
-    """The LiteRT flatbuffer of each network (keys of NETWORK_FILES), converted with TensorFlow's converter from the
-    weights MTCNN ships in its wheel and from the FaceNet-128 weights file: what the setup step writes."""
-    _tensorflow()
-    from mtcnn import MTCNN
-
-    networks = {"facenet": _converted(_facenet(facenet_weights), FACENET_INPUT_SIDE)}
-    for stage, name, side in zip(MTCNN().stages, MTCNN_NETWORKS, MTCNN_INPUT_SIDES):
-        networks[name] = _converted(stage._model, side)
-    return networks
-
-
-def _converted(model, side: int | None) -> bytes:
-    """`model` saved as a SavedModel whose one signature takes float32 images of side x side (any size when None) and
-    names its outputs output_0, output_1, ... in the model's order; then converted, its weights frozen in."""
-    import tensorflow as tf
-
-    def outputs(images):
-        results = model(images, training=False)
-        results = results if isinstance(results, (list, tuple)) else [results]
-        return {f"output_{index}": result for index, result in enumerate(results)}
-
-    signature = tf.function(outputs, input_signature=[tf.TensorSpec([None, side, side, 3], tf.float32, name="images")])
-    with tempfile.TemporaryDirectory() as saved:
-        tf.saved_model.save(model, saved, signatures={LITE_SIGNATURE: signature.get_concrete_function()})
-        return tf.lite.TFLiteConverter.from_saved_model(saved).convert()
-
-
-@functools.cache
-def _facenet(weights_path: Path):
-    """deepface's FaceNet-128 architecture with the weights file loaded into it (never a download)."""
-    _tensorflow()
-    from deepface.models.facial_recognition.tf.Facenet import InceptionResNetV1
-
-    model = InceptionResNetV1(dimension=EMBEDDING_SIZE)
-    model.load_weights(str(weights_path))
-    return model
 
 
 def _detection_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:

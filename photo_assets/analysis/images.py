@@ -71,7 +71,7 @@ JPEG_MAX_JUNK = 65_536
 XMP_ORIENTATION = re.compile(rb'tiff:Orientation(="|>)([0-9])')  # Pillow's own pattern
 # A thumbnail whose aspect ratio differs more than this from the photo's is letterboxed or another crop (some cameras
 # squeeze 3:2 photos into 160 x 120 with black bars); 1 % still allows the rounding of a 96-pixel side.
-THUMBNAIL_ASPECT_TOLERANCE = 0.01
+THUMBNAIL_RATIO_TOLERANCE = 0.01
 # Bytes 4-8 of a HEIF file (the type of its first box).
 HEIF_SIGNATURE, HEIF_SIGNATURE_START, HEIF_SIGNATURE_END = b"ftyp", 4, 8
 
@@ -288,7 +288,7 @@ def open_exif_thumbnail(path: Path, min_side: int) -> Image.Image | None:
     as RGB and oriented like the photo, if faithful.
 
     Faithful: a JPEG thumbnail lying inside the EXIF block, at least min_side on its short side, smaller than the photo
-    and of the photo's aspect ratio within THUMBNAIL_ASPECT_TOLERANCE. None when the file has no faithful thumbnail,
+    and of the photo's aspect ratio within THUMBNAIL_RATIO_TOLERANCE. None when the file has no faithful thumbnail,
     or cannot be read at all: the caller decodes the photo instead, which reports what is wrong with it.
     Only the JPEG segments before the image data are read, with bounds checks: ~10x cheaper than Pillow's open and
     EXIF parse.
@@ -338,7 +338,7 @@ def _is_faithful(size: tuple[int, int], photo_size: tuple[int, int], min_side: i
         min(width, height) >= min_side
         and width < photo_width
         and height < photo_height
-        and aspect_error <= THUMBNAIL_ASPECT_TOLERANCE
+        and aspect_error <= THUMBNAIL_RATIO_TOLERANCE
     )
 
 

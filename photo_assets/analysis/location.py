@@ -29,7 +29,7 @@ CITIES_FILE_NAME = "cities500.parquet"
 # IUGG mean Earth radius: the sphere haversine distances are measured on.
 EARTH_RADIUS_M = 6_371_008.8
 METRES_PER_DEGREE = EARTH_RADIUS_M * math.pi / 180
-# SPEC: the nearest place within 10 km is the town; farther away a photo has none.
+# docs/analysis.md: the nearest place within 10 km is the town; farther away a photo has none.
 TOWN_RADIUS_M = 10_000.0
 # 12 nautical miles, the territorial sea: within it the nearest coast's country is the legal answer, and across a
 # strait the nearest country is the median-line one. Measured on the 3,687 GeoNames places (of 234,908) that fall

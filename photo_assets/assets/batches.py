@@ -9,12 +9,17 @@ from typing import Any
 
 import dagster as dg
 
-from photo_assets import settings
+from photo_assets.settings import DEFAULT_BATCHES_PER_BACKFILL_RUN
 
-# A backfill launches one run per this many batches (settings: PHOTO_ASSETS_BATCHES_PER_BACKFILL_RUN, 5,000 photos
-# by default). Read when the definitions load: a backfill policy is part of the asset's definition.
-BATCHES_PER_BACKFILL_RUN = settings.Settings.from_env().batches_per_backfill_run
-BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=BATCHES_PER_BACKFILL_RUN)
+
+def backfill_policy(batches_per_run: int) -> dg.BackfillPolicy:
+    """A backfill launches one run per this many batches (PHOTO_ASSETS_BATCHES_PER_BACKFILL_RUN, 5,000 photos by
+    default): each run pays Python's and Dagster's start-up once, a failed one costs at most this many batches."""
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=batches_per_run)
+
+
+# The per-batch assets' policy as defined; the Definitions replace it with the one the settings ask for.
+BACKFILL_POLICY = backfill_policy(DEFAULT_BATCHES_PER_BACKFILL_RUN)
 
 # What one batch's computation hands back: metadata per asset key (None for a single asset) and its check results.
 BatchOutcome = tuple[Mapping[str | None, Mapping[str, Any]], list[dg.AssetCheckResult]]

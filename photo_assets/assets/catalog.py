@@ -4,7 +4,6 @@ import dagster as dg
 import pyarrow.compute as pc
 
 from photo_assets.analysis.catalog import catalog_batch
-
 from photo_assets.assets.batches import BACKFILL_POLICY, BatchOutcome, materialize_batches
 from photo_assets.assets.metadata import error_counts, preview
 from photo_assets.assets.names import CATALOG_GROUP, PHOTOS

@@ -25,6 +25,7 @@ CATALOG_GROUP = "catalog"
 ANALYSIS_GROUP = "analysis"
 FACES_GROUP = "faces"
 PEOPLE_GROUP = "people"
+SIDECARS_GROUP = "sidecars"
 
 # Concurrency pools (limits in dagster_home/dagster.yaml): one face step and one people step at a time across runs.
 FACE_POOL = "face_models"
@@ -33,3 +34,7 @@ PEOPLE_POOL = "people"
 # memory for them; every other step goes to dagster-celery's default queue, "dagster". Ignored by other executors.
 FACES_QUEUE = "faces"
 FACE_STEP_TAGS = {DAGSTER_CELERY_QUEUE_TAG: FACES_QUEUE}
+
+# What the sensor asks for each new batch; faces follow in runs of their own (declarative automation).
+CATALOG_ASSETS = dg.AssetSelection.groups(CATALOG_GROUP, ANALYSIS_GROUP)
+PER_BATCH_ASSETS = CATALOG_ASSETS | dg.AssetSelection.groups(FACES_GROUP)

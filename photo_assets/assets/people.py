@@ -11,11 +11,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from photo_assets import settings
 from photo_assets.analysis.contact_sheet import FaceTile, contact_sheet
 from photo_assets.analysis.labels import replay
 from photo_assets.analysis.people import build_index, cluster_people
 from photo_assets.analysis.people.quality import implausible_persons, quality_gate
+from photo_assets.analysis.people.version import people_version
 from photo_assets.assets.metadata import picture, preview
 from photo_assets.assets.names import (
     FACE_DETECTIONS,
@@ -28,7 +28,8 @@ from photo_assets.resources import PhotoLibrary
 from photo_assets.storage import DataStore
 from photo_assets.storage.people import load_index, load_people_faces, save_index, save_people
 
-PEOPLE_VERSION = "people-v2"
+# Follows the method's constants: a changed threshold shows both people assets stale.
+PEOPLE_VERSION = people_version()
 # The contact sheet shows this many people, a row of up to this many faces each: enough to spot a wrong merge.
 SHEET_PEOPLE, SHEET_FACES = 12, 8
 # A broken index, not an approximate one: each face's recorded neighbours are exact up to ~14k faces and come from
@@ -199,7 +200,7 @@ def person_clusters(photo_library: PhotoLibrary) -> dg.MaterializeResult:
         "seconds": round(time.monotonic() - started, 2),
         "largest_groups": preview(people, ["person_id", "name", "faces", "photos"]),
         "path": dg.MetadataValue.path(str(faces_path)),
-        "review": dg.MetadataValue.url(settings.Settings.from_env().review_url),  # the people pages: name, merge, move, reject
+        "review": dg.MetadataValue.url(photo_library.review_url),  # the people pages: name, merge, move, reject
     }
     sheet = _people_sheet(people, result.faces, store)
     if sheet is not None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-# The run log gets a progress event at least this often during a step (issue 12: at least every 30 s).
+# The run log gets a progress event at least this often during a step (a user watching a long step sees it move).
 LOG_SECONDS = 20.0
 # Listeners (a terminal's progress line) get at most this many updates a second.
 NOTIFY_SECONDS = 0.2

@@ -21,14 +21,21 @@ from photo_assets.analysis.catalog import display_path
 from photo_assets.analysis.xmp import FaceRegion, MalformedSidecar, PhotoTags, merge_sidecar
 from photo_assets.assets.batches import BACKFILL_POLICY, BatchOutcome, materialize_batches
 from photo_assets.assets.metadata import preview
-from photo_assets.assets.names import COLOR_HISTOGRAMS, FACE_DETECTIONS, LOCATIONS, PERSON_CLUSTERS, PHOTOS
+from photo_assets.assets.names import (
+    COLOR_HISTOGRAMS,
+    FACE_DETECTIONS,
+    LOCATIONS,
+    PERSON_CLUSTERS,
+    PHOTOS,
+    SIDECARS_GROUP,
+    XMP_SIDECARS,
+)
 from photo_assets.partitions import photo_batches
 from photo_assets.resources import PhotoLibrary
 from photo_assets.storage import DataLayout, DataStore, write_atomically
 from photo_assets.storage.layout import XMP_SIDECAR_LOG, XMP_SUFFIX
 from photo_assets.storage.people import load_people, load_people_faces
 
-XMP_GROUP = "sidecars"
 XMP_VERSION = "xmp-v1-mwg-mp-iptc-lr"
 # Colours worth a keyword: the photo's largest ones, each at least this share of it.
 COLOUR_KEYWORD_MIN_SHARE = 0.15
@@ -51,13 +58,13 @@ def sidecar_path(photo_library: PhotoLibrary, relative: str) -> Path:
 @dg.asset(
     partitions_def=photo_batches,
     backfill_policy=BACKFILL_POLICY,
-    group_name=XMP_GROUP,
+    group_name=SIDECARS_GROUP,
     kinds={"python", "xmp"},
     code_version=XMP_VERSION,
     deps=[PHOTOS, LOCATIONS, COLOR_HISTOGRAMS, PERSON_CLUSTERS],
     # A rename re-clusters people, and every batch's sidecars follow; so does a batch's own new analysis.
     automation_condition=dg.AutomationCondition.eager(),
-    check_specs=[dg.AssetCheckSpec(CHECK_NO_ERRORS, asset="xmp_sidecars")],
+    check_specs=[dg.AssetCheckSpec(CHECK_NO_ERRORS, asset=XMP_SIDECARS)],
 )
 def xmp_sidecars(context: dg.AssetExecutionContext, photo_library: PhotoLibrary) -> dg.MaterializeResult:
     """An XMP sidecar per catalogued photo: named faces as MWG regions and Microsoft People Tags, names in

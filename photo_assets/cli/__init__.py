@@ -8,8 +8,8 @@ import warnings
 import click
 
 from photo_assets import settings
-from photo_assets.cli.options import data_option, library_option
 from photo_assets.cli.find import find
+from photo_assets.cli.options import data_option, library_option
 from photo_assets.cli.people import people
 from photo_assets.cli.review import review
 from photo_assets.cli.run import run

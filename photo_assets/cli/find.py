@@ -7,8 +7,15 @@ from datetime import date, datetime
 import click
 
 from photo_assets.cli.options import current_layout, data_option, json_option
-from photo_assets.find import DEFAULT_LIMIT, DEFAULT_MIN_SHARE, DEFAULT_WITHIN_KM, FindError, FindFilters, find_photos
-from photo_assets.find import format_rows
+from photo_assets.find import (
+    DEFAULT_LIMIT,
+    DEFAULT_MIN_SHARE,
+    DEFAULT_WITHIN_KM,
+    FindError,
+    FindFilters,
+    find_photos,
+    format_rows,
+)
 
 # Exit status when nothing matched: scripts can tell "none" from "found" without parsing the output.
 EXIT_NONE_FOUND = 1

@@ -1,4 +1,5 @@
-"""`photo-assets people ...`: see and correct the people found in the photos (photo_assets.people_editor does it).
+"""`photo-assets people ...`: see and correct the people found in the photos. Every verb is a thin caller of
+photo_assets.people.PeopleService: the same edits and the same view as the review pages and the `relabel` job.
 
 A person is given by its number ("482913"), its full name ("Unknown person 482913") or a name the user gave
 ("Alice", any case). A face is given by its face_id or a unique prefix of at least 6 characters.
@@ -6,14 +7,20 @@ A person is given by its number ("482913"), its full name ("Unknown person 48291
 
 from __future__ import annotations
 
-import click
-import pyarrow.compute as pc
+from collections.abc import Callable
 
-from photo_assets.analysis.labels import LabelEdit
-from photo_assets.cli.options import current_layout, current_settings, dagster_instance, data_option, emit_json, json_option
-from photo_assets.people_editor import PeopleEditor, PeopleError
-from photo_assets.storage import DataStore, LabelLog
-from photo_assets.storage.layout import PHOTOS
+import click
+
+from photo_assets.cli.options import (
+    current_layout,
+    current_settings,
+    dagster_instance,
+    data_option,
+    emit_json,
+    json_option,
+)
+from photo_assets.people import EditOp, EditRequest, EditResult, NothingToUndo, PeopleError, PeopleService, PeopleView
+from photo_assets.storage import LabelLog
 
 # `show` lists this many faces unless told otherwise: a person can have thousands.
 SHOW_LIMIT = 50
@@ -28,7 +35,7 @@ class RequestError(click.ClickException):
 @click.group()
 @data_option
 def people() -> None:
-    """List, show, rename, merge, move, reject, undo; suggestions, not-same, unsorted."""
+    """List, show, rename, merge, move, reject, approve, undo; suggestions, not-same, unsorted."""
 
 
 @people.result_callback()
@@ -39,26 +46,30 @@ def _warn_about_the_log(status: int) -> int:
     return status
 
 
-def _editor() -> PeopleEditor:
+def _service() -> PeopleService:
+    return PeopleService(current_layout())
+
+
+def _view() -> PeopleView:
     try:
-        return PeopleEditor(current_layout())
+        return _service().people_view()
     except PeopleError as error:
         raise RequestError(str(error)) from error
 
 
-def _record(make_edit, what) -> int:
+def _edit(request: EditRequest, said: Callable[[EditResult], str]) -> int:
     """Make an edit, tell the user what it did, and tell the Dagster instance the label log changed (so the UI shows
     person_clusters stale and its automation re-runs it)."""
     try:
-        edit: LabelEdit | None = make_edit()
+        result = _service().apply(request)
+    except NothingToUndo as nothing:
+        click.echo(str(nothing))
+        return 0
     except PeopleError as error:
         raise RequestError(str(error)) from error
-    if edit is None:
-        click.echo("nothing to undo")
-        return 0
-    click.echo(what(edit))
-    click.echo(f"edit {edit.edit_id} recorded; people update when person_clusters next runs")
-    from photo_assets.jobs import label_log_observation
+    click.echo(said(result))
+    click.echo(f"edit {result.edit.edit_id} recorded; people update when person_clusters next runs")
+    from photo_assets.assets.observations import label_log_observation
 
     dagster_instance(current_settings()).report_runless_asset_event(label_log_observation(current_layout()))
     return 0
@@ -69,31 +80,19 @@ def _record(make_edit, what) -> int:
 @json_option
 @click.option("--min-faces", type=int, default=1, show_default=True, help="hide people with fewer faces")
 def list_people(as_json: bool, min_faces: int) -> int:
-    """Everyone found, named people first, then unknown people by size."""
-    editor = _editor()
-    faces = editor.faces.filter(pc.is_valid(editor.faces["person_id"]))
-    counts = faces.group_by(["person_id", "person_name"]).aggregate(
-        [("face_id", "count"), ("photo_id", "count_distinct")]
-    )
-    rows = sorted(
-        counts.to_pylist(),
-        key=lambda row: (not editor.labels.names.get(row["person_id"]), -row["face_id_count"], row["person_id"]),
-    )
-    shown = [row for row in rows if row["face_id_count"] >= min_faces]
+    """Everyone found, as the People page shows them: named people first, then unknown people by size."""
+    view = _view()
+    everyone = view.ordered_people()
+    shown = [person for person in everyone if len(person.face_ids) >= min_faces]
     if as_json:
-        emit_json([
-            {"person_id": row["person_id"], "name": row["person_name"], "named": row["person_id"] in editor.labels.names,
-             "faces": row["face_id_count"], "photos": row["photo_id_count_distinct"]}
-            for row in shown
-        ])
+        emit_json([view.person_json(person.person_id) for person in shown])
         return 0
     click.echo(f"{'person':>8}  {'faces':>6}  {'photos':>6}  name")
-    for row in shown:
-        click.echo(f"{row['person_id']:>8}  {row['face_id_count']:>6}  {row['photo_id_count_distinct']:>6}  "
-                   f"{row['person_name']}")
-    named = sum(1 for row in rows if editor.labels.names.get(row["person_id"]))
-    click.echo(f"{len(rows)} people ({named} named); {len(rows) - len(shown)} with fewer than {min_faces} faces "
-               "not shown")
+    for person in shown:
+        click.echo(f"{person.person_id:>8}  {len(person.face_ids):>6}  {person.photos:>6}  {person.name}")
+    named = sum(1 for person in everyone if person.named)
+    click.echo(f"{len(everyone)} people ({named} named); {len(everyone) - len(shown)} with fewer than {min_faces} "
+               "faces not shown")
     return 0
 
 
@@ -103,32 +102,24 @@ def list_people(as_json: bool, min_faces: int) -> int:
 @click.argument("person")
 @click.option("--limit", type=int, default=SHOW_LIMIT, show_default=True)
 def show(as_json: bool, person: str, limit: int) -> int:
-    """One person's faces: face ids, who placed them, distance to the person, photo."""
-    editor = _editor()
+    """One person's faces, most doubtful first: face ids, who placed them, distance to the person, photo."""
+    view = _view()
     try:
-        found = editor.person(person)
+        found = _service().person(person, view)
     except PeopleError as error:
         raise RequestError(str(error)) from error
-    rows = editor.faces.filter(pc.equal(editor.faces["person_id"], found.person_id))
-    rows = rows.sort_by([("assigned_by", "descending"), ("distance", "ascending")])
-    catalog = DataStore(editor.layout).read_all(PHOTOS, columns=["photo_id", "path"])
-    path_of = dict(zip(catalog["photo_id"].to_pylist(), catalog["path"].to_pylist())) if catalog else {}
+    faces = view.person_faces(found.person_id)
     if as_json:
-        emit_json([
-            {"person_id": found.person_id, "name": found.name, "face_id": row["face_id"], "photo_id": row["photo_id"],
-             "path": path_of.get(row["photo_id"]), "assigned_by": row["assigned_by"], "distance": row["distance"]}
-            for row in rows.slice(0, limit).to_pylist()
-        ])
+        emit_json([{"person_id": found.person_id, "name": found.name, **view.face_json(face.face_id)}
+                   for face in faces[:limit]])
         return 0
-    click.echo(f"{found.name} ({found.person_id}): {rows.num_rows} faces in "
-               f"{pc.count_distinct(rows['photo_id']).as_py()} photos")
+    click.echo(f"{found.name} ({found.person_id}): {len(faces)} faces in {found.photos} photos")
     click.echo(f"{'face':<20}  {'by':<4}  {'distance':>8}  photo")
-    for row in rows.slice(0, limit).to_pylist():
-        distance = "" if row["distance"] is None else f"{row['distance']:.3f}"
-        click.echo(f"{row['face_id']:<20}  {row['assigned_by']:<4}  {distance:>8}  "
-                   f"{path_of.get(row['photo_id'], row['photo_id'])}")
-    if rows.num_rows > limit:
-        click.echo(f"... {rows.num_rows - limit} more (--limit)")
+    for face in faces[:limit]:
+        distance = "" if face.distance is None else f"{face.distance:.3f}"
+        click.echo(f"{face.face_id:<20}  {face.assigned_by or '':<4}  {distance:>8}  {view.photo_path(face.photo_id)}")
+    if len(faces) > limit:
+        click.echo(f"... {len(faces) - limit} more (--limit)")
     return 0
 
 
@@ -138,8 +129,8 @@ def show(as_json: bool, person: str, limit: int) -> int:
 @click.argument("name")
 def rename(person: str, name: str) -> int:
     """Name a person (a name someone has already merges the two)."""
-    return _record(lambda: _editor().rename(person, name),
-                   lambda edit: f"person {edit.args['person_id']} is now {name.strip()!r}")
+    return _edit(EditRequest(EditOp.RENAME, person=person, name=name),
+                 lambda result: f"person {result.edit.args['person_id']} is now {name.strip()!r}")
 
 
 @people.command()
@@ -147,9 +138,9 @@ def rename(person: str, name: str) -> int:
 @click.argument("source")
 @click.argument("target")
 def merge(source: str, target: str) -> int:
-    """Fold the first person into the second."""
-    return _record(lambda: _editor().merge(source, target),
-                   lambda edit: f"person {edit.args['source']} merged into {edit.args['target']}")
+    """Fold the first person into the second (accepts a suggestion)."""
+    return _edit(EditRequest(EditOp.MERGE, person=source, target=target),
+                 lambda result: f"person {result.edit.args['source']} merged into {result.edit.args['target']}")
 
 
 @people.command()
@@ -161,10 +152,9 @@ def move(face: str, person: str | None, to_new_person: bool) -> int:
     """Move a face to a person (a new name starts a new person)."""
     if to_new_person == bool(person):
         raise click.UsageError("give either a person or --new")
-    return _record(
-        lambda: _editor().move_to_new_person(face) if to_new_person else _editor().move(face, person),
-        lambda edit: f"face {edit.args['face_id']} moved to {edit.args['person_id']}",
-    )
+    request = (EditRequest(EditOp.MOVE_TO_NEW_PERSON, face=face) if to_new_person
+               else EditRequest(EditOp.MOVE, face=face, target=person))
+    return _edit(request, lambda result: f"face {result.edit.args['face_id']} moved to {result.person_id}")
 
 
 @people.command()
@@ -173,11 +163,19 @@ def move(face: str, person: str | None, to_new_person: bool) -> int:
 @click.option("--not-a-face", is_flag=True, help="no face at all, rather than not this person")
 def reject(face: str, not_a_face: bool) -> int:
     """This face is not its person (or, with --not-a-face, no face)."""
-    return _record(
-        lambda: _editor().reject(face, not_a_face),
-        lambda edit: f"face {edit.args['face_id']} "
-        + ("is not a face" if not_a_face else f"is not person {edit.args['person_id']}"),
-    )
+    op = EditOp.NOT_A_FACE if not_a_face else EditOp.REJECT
+    return _edit(EditRequest(op, face=face),
+                 lambda result: f"face {result.edit.args['face_id']} "
+                 + ("is not a face" if not_a_face else f"is not person {result.edit.args['person_id']}"))
+
+
+@people.command()
+@data_option
+@click.argument("face")
+def approve(face: str) -> int:
+    """Confirm a face's person: it becomes your word, and clustering never moves it."""
+    return _edit(EditRequest(EditOp.APPROVE, face=face),
+                 lambda result: f"face {result.edit.args['face_id']} confirmed as {result.person_id}")
 
 
 @people.command("not-same")
@@ -186,14 +184,9 @@ def reject(face: str, not_a_face: bool) -> int:
 @click.argument("other")
 def not_same(person: str, other: str) -> int:
     """These two are different people: never suggested as one again."""
-    return _record(lambda: _editor().not_same(person, other),
-                   lambda edit: f"{edit.args['person_id']} and {edit.args['other_person_id']} are two people")
-
-
-def _view():
-    from photo_assets.review.data import ReviewData
-
-    return ReviewData(current_layout()).view()
+    return _edit(EditRequest(EditOp.NOT_SAME, person=person, target=other),
+                 lambda result: f"{result.edit.args['person_id']} and {result.edit.args['other_person_id']} are two "
+                 "people")
 
 
 @people.command()
@@ -203,14 +196,7 @@ def _view():
 def suggestions(as_json: bool, limit: int) -> int:
     """"Same person?" pairs, most likely first: accept with `merge A B`, decline with `not-same A B`."""
     view = _view()
-    if not view.has_people:
-        raise RequestError("no people yet: materialize person_clusters first")
-    rows = [
-        {"rank": s.rank, "person_id": s.person_id, "name": view.people[s.person_id].name,
-         "other_person_id": s.other_person_id, "other_name": view.people[s.other_person_id].name,
-         "distance": s.distance, "face_id": s.face_id, "other_face_id": s.other_face_id}
-        for s in view.suggestions[:limit]
-    ]
+    rows = [view.suggestion_json(suggestion) for suggestion in view.suggestions[:limit]]
     if as_json:
         emit_json(rows)
         return 0
@@ -228,20 +214,15 @@ def suggestions(as_json: bool, limit: int) -> int:
 def unsorted(as_json: bool) -> int:
     """Faces kept out of people (too small, blurred, in profile, unsure), by reason: place one with `move`."""
     view = _view()
-    if not view.has_people:
-        raise RequestError("no people yet: materialize person_clusters first")
     groups = view.unsorted()
-    rows = [{"reason": reason, "face_id": face.face_id, "photo_id": face.photo_id,
-             "path": view.photos[face.photo_id].path if face.photo_id in view.photos else None}
-            for reason, faces in groups.items() for face in faces]
     if as_json:
-        emit_json(rows)
+        emit_json([{"reason": reason, **view.face_json(face.face_id), "path": view.photo_path(face.photo_id, None)}
+                   for reason, faces in groups.items() for face in faces])
         return 0
     for reason, faces in groups.items():
         click.echo(f"{reason}: {len(faces)} faces")
         for face in faces:
-            photo = view.photos.get(face.photo_id)
-            click.echo(f"  {face.face_id}  {photo.path if photo else face.photo_id}")
+            click.echo(f"  {face.face_id}  {view.photo_path(face.photo_id)}")
     return 0
 
 
@@ -249,5 +230,4 @@ def unsorted(as_json: bool) -> int:
 @data_option
 def undo() -> int:
     """Cancel the latest edit still in effect."""
-    return _record(lambda: LabelLog(current_layout().label_log).undo(),
-                   lambda edit: f"undid the latest {edit.args['op']}")
+    return _edit(EditRequest(EditOp.UNDO), lambda result: f"undid the latest {result.edit.args['op']}")

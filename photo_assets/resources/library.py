@@ -26,6 +26,10 @@ class PhotoLibrary(dg.ConfigurableResource):
         description="Write XMP sidecars beside each photo as <file>.xmp (where digiKam, Lightroom, Immich and "
         "PhotoPrism look) instead of <data>/xmp_sidecars/; a read-only library folder is a per-photo error.",
     )
+    review_url: str = Field(
+        default=settings.DEFAULT_REVIEW_URL,
+        description=f"Where the people review pages are served, for links in the UI (${settings.REVIEW_URL_ENV}).",
+    )
     xmp_unnamed_regions: bool = Field(
         default=False,
         description="Also write the faces of unknown people into XMP sidecars, as MWG face regions without a name.",

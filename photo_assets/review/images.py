@@ -19,7 +19,7 @@ from photo_assets.analysis.contact_sheet import (
     jpeg_bytes,
 )
 from photo_assets.analysis.images import PhotoError, open_oriented
-from photo_assets.review.data import View
+from photo_assets.people.view import PeopleView
 from photo_assets.storage import DataLayout, write_atomically
 
 PREVIEW_SIDE = 1280  # long side of a photo preview
@@ -44,9 +44,9 @@ class ImageCache:
         return self.layout.face_crop(face_id)
 
     def photo_path(self, photo_id: str) -> Path:
-        return self.layout.review_cache / "photos" / f"{photo_id}.jpg"
+        return self.layout.photo_preview(photo_id)
 
-    def _source(self, view: View, photo_id: str) -> Path:
+    def _source(self, view: PeopleView, photo_id: str) -> Path:
         photo = view.photos.get(photo_id)
         if photo is None:
             raise ImageNotFound(f"no photo {photo_id}")
@@ -55,7 +55,7 @@ class ImageCache:
             raise ImageNotFound(f"photo {photo_id} is not in the library")
         return path
 
-    def photo(self, view: View, photo_id: str) -> Path:
+    def photo(self, view: PeopleView, photo_id: str) -> Path:
         target = self.photo_path(photo_id)
         if target.exists():
             return target
@@ -68,7 +68,7 @@ class ImageCache:
                 write_atomically(target, jpeg_bytes(image))
         return target
 
-    def face(self, view: View, face_id: str) -> Path:
+    def face(self, view: PeopleView, face_id: str) -> Path:
         """The crop of one face; the photo is decoded once for all its faces, whose crops are cached together."""
         target = self.face_path(face_id)
         if target.exists():

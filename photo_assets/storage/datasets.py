@@ -53,7 +53,7 @@ class DataStore:
 
     def dataset(self, asset: str) -> ds.Dataset | None:
         """The whole asset as one dataset (None before its first batch)."""
-        files = sorted(self.layout.asset_dir(asset).glob("*.parquet"))
+        files = self.layout.batch_files(asset)
         return ds.dataset([str(path) for path in files], format="parquet") if files else None
 
     def read_all(self, asset: str, columns: list[str] | None = None) -> pa.Table | None:
@@ -63,11 +63,7 @@ class DataStore:
     def reusable(self, asset: str, photo_ids: list[str], version: str) -> pa.Table | None:
         """Rows already computed with this algorithm `version` for these photos (by content hash), in any batch,
         current or retired; each photo's rows come from one file only, so duplicates never double up."""
-        files = [
-            path
-            for folder in (self.layout.asset_dir(asset), self.layout.retired_dir(asset))
-            for path in sorted(folder.glob("*.parquet"))
-        ]
+        files = [*self.layout.batch_files(asset), *self.layout.retired_files(asset)]
         missing, found = set(photo_ids), []
         for path in files:
             if not missing:

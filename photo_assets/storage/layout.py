@@ -33,14 +33,18 @@ FACE_SCANS = "_face_scans"
 XMP_SIDECAR_LOG = "xmp_sidecar_log"
 XMP_SIDECARS_DIR = "xmp_sidecars"
 XMP_SUFFIX = ".xmp"
+PARQUET_SUFFIX = ".parquet"
 RETIRED_DIR = "_retired"
 MANIFEST_DIR = "batches"
 SCANNER_DATABASE = "library.sqlite"
 INDEX_DIR = "face_index"
 INDEX_POINTER = "current.json"
+INDEX_ANNOY_PREFIX, INDEX_FACES_PREFIX, ANNOY_SUFFIX = "index-", "faces-", ".ann"
 CLUSTERS_DIR = "person_clusters"
 LABEL_LOG = "labels/label_log.jsonl"
 REVIEW_CACHE_DIR = "review_cache"
+REVIEW_PREVIEWS_DIR = "photos"
+JPEG_SUFFIX = ".jpg"
 FACE_CROPS_DIR = "face_crops"
 # Face crops are spread over 256 folders by their id's first two hex digits: a library's 100,000s of faces would make
 # one folder slow to list and to back up.
@@ -62,10 +66,17 @@ class DataLayout:
         return self.root / asset
 
     def batch_file(self, asset: str, batch_key: str) -> Path:
-        return self.asset_dir(asset) / f"{batch_key}.parquet"
+        return self.asset_dir(asset) / f"{batch_key}{PARQUET_SUFFIX}"
+
+    def batch_files(self, asset: str) -> list[Path]:
+        """Every batch file of a per-batch dataset, in batch order (none before its first materialization)."""
+        return sorted(self.asset_dir(asset).glob(f"*{PARQUET_SUFFIX}"))
 
     def retired_dir(self, asset: str) -> Path:
         return self.root / RETIRED_DIR / asset
+
+    def retired_files(self, asset: str) -> list[Path]:
+        return sorted(self.retired_dir(asset).glob(f"*{PARQUET_SUFFIX}"))
 
     # -- the scanner -------------------------------------------------------------------------------------------------
 
@@ -89,6 +100,20 @@ class DataLayout:
     @property
     def index_pointer(self) -> Path:
         return self.index_dir / INDEX_POINTER
+
+    @staticmethod
+    def index_build_names(stamp: str) -> tuple[str, str]:
+        """The file names of one index build (the Annoy forest, the face table), both inside `index_dir`."""
+        return f"{INDEX_ANNOY_PREFIX}{stamp}{ANNOY_SUFFIX}", f"{INDEX_FACES_PREFIX}{stamp}{PARQUET_SUFFIX}"
+
+    def index_file(self, name: str) -> Path:
+        return self.index_dir / name
+
+    def index_build_files(self) -> list[Path]:
+        """Every build's files, current and old."""
+        directory = self.index_dir
+        return [*directory.glob(f"{INDEX_ANNOY_PREFIX}*{ANNOY_SUFFIX}"),
+                *directory.glob(f"{INDEX_FACES_PREFIX}*{PARQUET_SUFFIX}")]
 
     @property
     def clusters_dir(self) -> Path:
@@ -114,8 +139,11 @@ class DataLayout:
     def review_cache(self) -> Path:
         return self.root / REVIEW_CACHE_DIR
 
+    def photo_preview(self, photo_id: str) -> Path:
+        return self.review_cache / REVIEW_PREVIEWS_DIR / f"{photo_id}{JPEG_SUFFIX}"
+
     def face_crop(self, face_id: str) -> Path:
-        return self.root / FACE_CROPS_DIR / face_id[:FACE_CROPS_FANOUT] / f"{face_id}.jpg"
+        return self.root / FACE_CROPS_DIR / face_id[:FACE_CROPS_FANOUT] / f"{face_id}{JPEG_SUFFIX}"
 
     @property
     def xmp_sidecars(self) -> Path:

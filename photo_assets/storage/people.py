@@ -29,10 +29,10 @@ def save_index(index: FaceIndex, layout: DataLayout) -> Path:
     directory = layout.index_dir
     directory.mkdir(parents=True, exist_ok=True)
     stamp = f"{time.time_ns()}"
-    annoy_name, faces_name = f"index-{stamp}.ann", f"faces-{stamp}.parquet"
-    temporary = directory / f".{annoy_name}.tmp"
+    annoy_name, faces_name = layout.index_build_names(stamp)
+    temporary = layout.index_file(f".{annoy_name}.tmp")
     index.annoy.save(str(temporary))
-    temporary.rename(directory / annoy_name)
+    temporary.rename(layout.index_file(annoy_name))
     k = index.neighbours.shape[1]
     table = pa.table(
         {
@@ -42,13 +42,13 @@ def save_index(index: FaceIndex, layout: DataLayout) -> Path:
             "distances": pa.FixedSizeListArray.from_arrays(pa.array(index.distances.ravel()), k),
         }
     )
-    write_parquet(directory / faces_name, table)
+    write_parquet(layout.index_file(faces_name), table)
     pointer = layout.index_pointer
     previous = json.loads(pointer.read_text()) if pointer.exists() else None
     document = {"index_file": annoy_name, "faces_file": faces_name, "dims": int(index.annoy.f), **index.info}
     write_atomically(pointer, json.dumps(document, indent=1).encode())
     keep = {annoy_name, faces_name} | ({previous["index_file"], previous["faces_file"]} if previous else set())
-    for old in [*directory.glob("index-*.ann"), *directory.glob("faces-*.parquet")]:
+    for old in layout.index_build_files():
         if old.name not in keep:
             old.unlink(missing_ok=True)
     return pointer
@@ -56,13 +56,13 @@ def save_index(index: FaceIndex, layout: DataLayout) -> Path:
 
 def load_index(layout: DataLayout) -> FaceIndex | None:
     """The current build, memory-mapped; None before the first build."""
-    pointer, directory = layout.index_pointer, layout.index_dir
+    pointer = layout.index_pointer
     if not pointer.exists():
         return None
     document = json.loads(pointer.read_text())
     annoy = AnnoyIndex(document["dims"], "euclidean")
-    annoy.load(str(directory / document["index_file"]))
-    table = pq.read_table(directory / document["faces_file"])
+    annoy.load(str(layout.index_file(document["index_file"])))
+    table = pq.read_table(layout.index_file(document["faces_file"]))
     k = table.schema.field("neighbours").type.list_size
     rows = table.num_rows
     info = {key: value for key, value in document.items() if key not in {"index_file", "faces_file", "dims"}}

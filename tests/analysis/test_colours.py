@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from devtools.synthetic import exif_with_thumbnail
 from photo_assets.analysis.colours import (
     COLOUR_NAMES,
     MIN_SHARE,
@@ -16,9 +17,7 @@ from photo_assets.analysis.colours import (
     rgb_to_hsv,
     similarity,
 )
-from bench.synthetic import exif_with_thumbnail
 from photo_assets.analysis.images import PhotoError, open_oriented
-
 
 PALETTE_HSV = {name: colorsys.rgb_to_hsv(*(c / 255 for c in rgb)) for name, rgb in PALETTE.items()}
 

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image, ImageFilter
 from skimage import data as skimage_data
 
-from photo_assets import models
+from photo_assets import models, network_conversion
 from photo_assets.analysis import faces as faces_module
 from photo_assets.analysis.contact_sheet import CROP_SIDE, face_crop
 from photo_assets.analysis.faces import EMBEDDING_SIZE, FaceAnalyzer, PhotoFaces, face_id
@@ -98,7 +98,7 @@ def test_facenet_holds_the_fetched_weights(analyzer: FaceAnalyzer):
     import h5py
 
     weights_path = models.verify_facenet_weights(Settings.from_env().models_dir)
-    network = faces_module._facenet(weights_path)
+    network = network_conversion.keras_facenet(weights_path)
     network_weights = [weights for layer in network.layers for weights in layer.get_weights()]
     with h5py.File(weights_path, "r") as weights_file:
         group = weights_file["model_weights"]
@@ -114,7 +114,7 @@ def test_facenet_on_litert_gives_the_keras_networks_embeddings(
 ):
     """The converted FaceNet the analysis runs, against deepface's Keras FaceNet holding the fetched weights, on
     aligned faces of real photos: the same embeddings within float rounding."""
-    keras_facenet = faces_module._facenet(models.verify_facenet_weights(Settings.from_env().models_dir))
+    keras_facenet = network_conversion.keras_facenet(models.verify_facenet_weights(Settings.from_env().models_dir))
     crops = analyzer.aligned_crops(open_oriented(deepface_dir / "img1.jpg"), list(identity_results["img1.jpg"].faces))
     expected = keras_facenet(np.ascontiguousarray(crops[..., ::-1]), training=False).numpy()
     np.testing.assert_allclose(analyzer.embed(crops), expected, atol=LITERT_TOLERANCE * np.abs(expected).max())

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
-from bench.synthetic import exif_with_thumbnail
+from devtools.synthetic import exif_with_thumbnail
 from photo_assets.analysis.colours import histogram_for_path
 from photo_assets.analysis.images import (
     EXIF_ORIENTATION,

@@ -11,11 +11,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from bench.people_quality import FACE_SETS, LabelledFaces
-from bench.scoring import quality
+from devtools.labelled_faces import FACE_SETS, LabelledFaces
+from devtools.scoring import quality
 from photo_assets.analysis.labels import LabelState, RejectReason
-from photo_assets.analysis.people import ASSIGNED_BY_USER, PeopleResult, build_index, cluster_people, normalise
-from photo_assets.analysis.people import neighbours
+from photo_assets.analysis.people import (
+    ASSIGNED_BY_USER,
+    PeopleResult,
+    build_index,
+    cluster_people,
+    neighbours,
+    normalise,
+)
 from photo_assets.analysis.people.neighbours import neighbour_table
 from photo_assets.analysis.people.quality import quality_gate
 from photo_assets.storage import DataLayout, LabelLog

@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from devtools.services import CLI_COMMAND
+from devtools.services import photo_assets_cli as photo_assets_process
 from photo_assets.analysis.labels import LabelState
 from photo_assets.analysis.people import cluster_people
 from photo_assets.cli import main as photo_assets_cli
 from photo_assets.storage import DataLayout, LabelLog
 from photo_assets.storage.people import load_people_faces, save_people
 from tests.analysis import test_people as people_tests
-from tests.services import CLI_COMMAND, photo_assets_cli as photo_assets_process
 
 FIRST_IMPORT = people_tests.FIRST_IMPORT
 members, person_of, run = people_tests.members, people_tests.person_of, people_tests.run

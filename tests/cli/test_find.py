@@ -3,8 +3,8 @@ and two single-colour photos, analysed by `photo-assets run`; expectations from 
 
 import csv
 import json
-import os
 import math
+import os
 import shutil
 from collections import Counter
 from datetime import date
@@ -17,14 +17,16 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from devtools.library import copy_portraits
+from devtools.services import photo_assets_cli, photo_assets_run
 from photo_assets.analysis.images import read_metadata
 from photo_assets.assets.people import person_clusters
 from photo_assets.cli import main
 from photo_assets.find import FindError, FindFilters, find_photos, format_rows
-from photo_assets.storage import DataLayout
 from photo_assets.resources import PhotoLibrary
-from tests.library_helpers import copy_portraits
-from tests.services import photo_assets_cli, photo_assets_run
+from photo_assets.storage import DataLayout
+
+pytestmark = pytest.mark.slow  # a `photo-assets run` subprocess builds the library it queries
 
 PEOPLE = {"person_01": "Alice", "person_02": "Bob"}
 PORTRAITS = slice(0, 4)

@@ -8,11 +8,13 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pytest
 
+from devtools.library import make_library
+from devtools.services import photo_assets_run
 from photo_assets.storage import DataLayout
 
-from tests.library_helpers import make_library
-from tests.services import photo_assets_run
+pytestmark = pytest.mark.slow  # `photo-assets run` subprocesses
 
 
 def files_under(root: Path) -> set[str]:
@@ -98,8 +100,8 @@ def test_run_after_a_rename_writes_the_name_into_the_sidecars(shared_dir: Path, 
     import shutil
     import subprocess
 
-    from tests.library_helpers import copy_portraits
-    from tests.services import photo_assets_cli, unavailable
+    from devtools.library import copy_portraits
+    from devtools.services import photo_assets_cli, unavailable
 
     if shutil.which("exiftool") is None:
         unavailable("exiftool missing: scripts/ci_services.sh installs Debian's libimage-exiftool-perl")

@@ -7,6 +7,7 @@ import pyarrow.compute as pc
 import pytest
 from PIL import Image
 
+from devtools.library import make_library
 from photo_assets.analysis.images import GPS_IFD
 from photo_assets.assets.batches import BACKFILL_POLICY
 from photo_assets.assets.catalog import photos
@@ -16,7 +17,6 @@ from photo_assets.partitions import photo_batches
 from photo_assets.resources import GeoData, PhotoLibrary
 from photo_assets.storage import DataLayout, DataStore
 from photo_assets.storage.scanner import LibraryScanner
-from tests.library_helpers import make_library
 
 EIFFEL_TOWER = {1: "N", 2: (48.0, 51.0, 29.6), 3: "E", 4: (2.0, 17.0, 40.2)}
 # How Dagster tells a run it covers a range of partitions (what a backfill under a multi-run policy launches).

@@ -31,16 +31,8 @@ import pytest
 from dagster_celery.core_execution_loop import DELEGATE_MARKER
 from dagster_celery.defaults import task_default_queue as DEFAULT_QUEUE
 
-from photo_assets import settings
-from photo_assets.assets.names import FACE_POOL, FACES_QUEUE
-from photo_assets.jobs import analyse_batch_job, update_people_job
-from photo_assets.partitions import photo_batches
-from photo_assets.resources import PhotoLibrary
-from photo_assets.sensors import plan_batches
-from photo_assets.storage import DataLayout
-from photo_assets.storage.scanner import ScanCursor
-from tests.library_helpers import copy_portraits
-from tests.services import (
+from devtools.library import copy_portraits
+from devtools.services import (
     POSTGRES_HOME_TEMPLATE,
     PostgresServer,
     celery_worker,
@@ -52,6 +44,16 @@ from tests.services import (
     start_process_group,
     stop_process_group,
 )
+from photo_assets import settings
+from photo_assets.assets.names import FACE_POOL, FACES_QUEUE
+from photo_assets.jobs import analyse_batch_job, update_people_job
+from photo_assets.partitions import photo_batches
+from photo_assets.resources import PhotoLibrary
+from photo_assets.sensors import plan_batches
+from photo_assets.storage import DataLayout
+from photo_assets.storage.scanner import ScanCursor
+
+pytestmark = pytest.mark.slow  # Redis, Celery workers and pipeline runs
 
 if TYPE_CHECKING:
     from dagster._core.storage.event_log.base import ConcurrencyKeyInfo  # what get_concurrency_info returns

@@ -29,13 +29,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from photo_assets import settings
-from photo_assets.analysis.labels import Op
-from photo_assets.storage import DataLayout, LabelLog
-from photo_assets.storage.layout import FACE_SCANS
-from photo_assets.sensors import new_photos_sensor
-from tests.library_helpers import copy_portraits, write_photo
-from tests.services import (
+from devtools.library import copy_portraits, write_photo
+from devtools.services import (
     LAUNCH_BACKFILL,
     SQLITE_HOME_TEMPLATE,
     DagsterDev,
@@ -43,6 +38,13 @@ from tests.services import (
     dagster_home,
     photo_assets_cli,
 )
+from photo_assets import settings
+from photo_assets.analysis.labels import Op
+from photo_assets.sensors import new_photos_sensor
+from photo_assets.storage import DataLayout, LabelLog
+from photo_assets.storage.layout import FACE_SCANS
+
+pytestmark = pytest.mark.slow  # dagster dev and concurrent pipeline runs
 
 # Three people the face model tells apart reliably (tests/orchestration/test_jobs.py clusters the same ones).
 PEOPLE = ["person_01", "person_02", "person_03"]

@@ -21,6 +21,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from devtools.library import copy_portraits, write_photo
+from devtools.services import PROJECT_DIR, SQLITE_HOME_TEMPLATE, dagster_home
 from photo_assets import settings
 from photo_assets.analysis.faces import EMBEDDING_SIZE, PhotoFaces, face_id
 from photo_assets.assets.names import FACE_POOL, PEOPLE_POOL
@@ -31,8 +33,8 @@ from photo_assets.resources import FaceModels, PhotoLibrary
 from photo_assets.sensors import plan_batches
 from photo_assets.storage import DataLayout
 from photo_assets.storage.scanner import ScanCursor
-from tests.library_helpers import copy_portraits, write_photo
-from tests.services import PROJECT_DIR, SQLITE_HOME_TEMPLATE, dagster_home
+
+pytestmark = pytest.mark.slow  # pipeline runs with a process per step
 
 if TYPE_CHECKING:
     from dagster._core.definitions.reconstruct import ReconstructableJob  # what build_reconstructable_job returns
@@ -49,7 +51,7 @@ BATCH_STEPS = {"photos", "color_histograms", "locations", "faces"}
 PEOPLE_ASSETS = {"face_index", "person_clusters"}
 # The pools dagster.yaml limits to one step at a time across all runs.
 POOLS = (FACE_POOL, PEOPLE_POOL)
-# How a new process imports this module: from the project root, as tests.library_helpers is imported above.
+# How a new process imports this module: from the project root, as devtools.library is imported above.
 RECONSTRUCTOR_MODULE = f"tests.orchestration.{Path(__file__).stem}"
 # Step processes recompute with the same weights and inputs; only float summation order may differ between processes.
 EMBEDDING_TOLERANCE = 1e-4

@@ -34,11 +34,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from devtools.library import copy_portraits, write_photo
 from photo_assets.storage import DataLayout, DataStore
 from photo_assets.storage.atomic import STALE_TEMPORARY_AGE_SECONDS
 from photo_assets.storage.layout import CLUSTERS_DIR, INDEX_DIR, INDEX_POINTER, XMP_SIDECAR_LOG
 from photo_assets.storage.people import load_index
-from tests.library_helpers import copy_portraits, write_photo
+
+pytestmark = pytest.mark.slow  # pipeline subprocesses killed mid-run
 
 # Small enough that a colour run is seconds; the content still differs per seed, so every photo is its own photo_id.
 TINY_PHOTO_SIZE = (64, 48)

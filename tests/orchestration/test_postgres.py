@@ -17,11 +17,8 @@ import yaml
 from dagster._utils.concurrency import ConcurrencySlotStatus
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
-from photo_assets.partitions import photo_batches
-from photo_assets.storage.postgres_events import PoolSafePostgresEventLogStorage
-from photo_assets.storage.scanner import DEFAULT_BATCH_SIZE
-from tests.library_helpers import make_library, write_photo
-from tests.services import (
+from devtools.library import make_library, write_photo
+from devtools.services import (
     CLI_COMMAND,
     POSTGRES_HOME_TEMPLATE,
     SQLITE_HOME_TEMPLATE,
@@ -33,6 +30,11 @@ from tests.services import (
     run_env,
     throwaway_cluster,
 )
+from photo_assets.dagster_instance import PoolSafePostgresEventLogStorage
+from photo_assets.partitions import photo_batches
+from photo_assets.storage.scanner import DEFAULT_BATCH_SIZE
+
+pytestmark = pytest.mark.slow  # a PostgreSQL server
 
 # Every batch must have these; more per-batch assets may exist (the check tolerates them).
 BATCH_ASSETS = ["photos", "color_histograms"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from devtools.library import make_library, write_photo
 from photo_assets.definitions import defs
 from photo_assets.partitions import photo_batches
 from photo_assets.resources import PhotoLibrary
@@ -14,7 +15,6 @@ from photo_assets.sensors import new_photos_sensor
 from photo_assets.storage import DataLayout
 from photo_assets.storage.manifests import read_manifest
 from photo_assets.storage.scanner import LibraryScanner, ScanCursor
-from tests.library_helpers import make_library, write_photo
 
 
 @pytest.fixture

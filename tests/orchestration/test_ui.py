@@ -13,11 +13,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from photo_assets import settings
-from photo_assets.demo import build_demo_library
-from photo_assets.storage.scanner import DEFAULT_BATCH_SIZE
-from tests.library_helpers import write_photo
-from tests.services import (
+from devtools.library import write_photo
+from devtools.services import (
     CHROMIUM,
     CHROMIUM_FLAGS,
     PROJECT_DIR,
@@ -26,6 +23,11 @@ from tests.services import (
     dagster_dev,
     dagster_home,
 )
+from photo_assets import settings
+from photo_assets.demo import build_demo_library
+from photo_assets.storage.scanner import DEFAULT_BATCH_SIZE
+
+pytestmark = pytest.mark.slow  # dagster dev and a browser
 
 ARTIFACTS_DIR = PROJECT_DIR / "test-artifacts" / "ui"
 # The assets whose pages are opened and photographed (a preview table; the faces' and the people's contact sheets,

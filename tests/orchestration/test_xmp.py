@@ -18,16 +18,16 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from devtools.library import copy_portraits
+from devtools.services import photo_assets_cli, photo_assets_run
 from photo_assets.analysis.xmp import FaceRegion, MalformedSidecar, PhotoTags, gps_coordinate, merge_sidecar
 from photo_assets.assets.people import person_clusters
 from photo_assets.assets.xmp import write_sidecar, xmp_sidecars
+from photo_assets.partitions import photo_batches
+from photo_assets.resources import PhotoLibrary
 from photo_assets.storage import DataLayout
 from photo_assets.storage.layout import XMP_SIDECAR_LOG as SIDECAR_LOG
 from photo_assets.storage.layout import XMP_SIDECARS_DIR as SIDECAR_DIR
-from photo_assets.partitions import photo_batches
-from photo_assets.resources import PhotoLibrary
-from tests.library_helpers import copy_portraits
-from tests.services import photo_assets_cli, photo_assets_run
 
 EXIFTOOL = shutil.which("exiftool")
 pytestmark = pytest.mark.skipif(
@@ -208,6 +208,7 @@ def analysed(shared_dir: Path, tmp_path_factory) -> dict:
     return {"library": library, "data": data, "home": home, "person": person}
 
 
+@pytest.mark.slow  # the module's `photo-assets run` library
 def test_sidecars_carry_the_renamed_person_the_boxes_and_the_place(analysed: dict, shared_dir: Path):
     library, data = analysed["library"], analysed["data"]
     # Another tool's sidecar, already in the mirror tree, for one portrait.
@@ -287,6 +288,7 @@ def test_sidecars_carry_the_renamed_person_the_boxes_and_the_place(analysed: dic
     assert set(log["status"].to_pylist()) == {"unchanged"}
 
 
+@pytest.mark.slow  # the module's `photo-assets run` library
 def test_a_malformed_sidecar_is_left_alone_and_reported(analysed: dict):
     library, data = analysed["library"], analysed["data"]
     photo = sorted((library / "trips").iterdir())[0]
@@ -303,6 +305,7 @@ def test_a_malformed_sidecar_is_left_alone_and_reported(analysed: dict):
     broken.unlink()
 
 
+@pytest.mark.slow  # the module's `photo-assets run` library
 def test_unknown_peoples_regions_are_opt_in(analysed: dict):
     library, data = analysed["library"], analysed["data"]
     materialize_sidecars(library, data, xmp_unnamed_regions=True)
@@ -318,6 +321,7 @@ def test_unknown_peoples_regions_are_opt_in(analysed: dict):
         assert "XMP-mwg-rs:RegionInfo" not in entry
 
 
+@pytest.mark.slow  # the module's `photo-assets run` library
 def test_beside_the_photo_in_a_read_only_library_is_a_per_photo_error(analysed: dict):
     library, data = analysed["library"], analysed["data"]
     folders = [library, *(path for path in library.iterdir() if path.is_dir())]

@@ -1,10 +1,10 @@
 """How faces become groups: cautious on purpose — a user merges two groups with one click, while splitting a group
-that holds two people is the edit they cannot make (SPEC: Faces 4, 6c).
+that holds two people is the edit they cannot make (docs/analysis.md, People).
 
 1. Refinement: each face's unit vector moves towards its close neighbourhood,
    v' = normalise(v + sum_j max(0, 1 - d2_j / REFINE_RADIUS) v_j) over its REFINE_NEIGHBOURS nearest faces of *other*
    photos (one step of neighbour averaging, like query expansion): two faces of one person that are each other's
-   neighbours' neighbours come close. On ../shared/faces/lfw_train it lifts BCubed recall at pairwise precision
+   neighbours' neighbours come close. On the LFW training set (lfw_train) it lifts BCubed recall at pairwise precision
    >= 0.98 from 0.538 to 0.637. The neighbour table's candidates are then re-measured with v' (no second index).
 2. Founding: exact average linkage (the mean squared distance over all pairs of two groups, from the groups' vector
    sums) along the table's edges, merging in rounds of reciprocal nearest pairs (valid for average linkage, which is

@@ -30,6 +30,7 @@ EXACT_TABLE_MAX_PAIRS = BRUTE_FORCE_MAX_PAIRS
 REVERSE_REACH = 3
 from photo_assets.analysis.people.vectors import fingerprints
 
+
 @dataclass(frozen=True)
 class NeighbourTable:
     """Each face's nearest other faces, nearest first: positions (-1 where fewer) and squared distances (inf)."""

@@ -180,7 +180,7 @@ if (page === "person") {
     pair.querySelector(".yes").addEventListener("click", () =>
       run([{ op: "merge", person: pair.dataset.other, target: person }], "Merged"));
     pair.querySelector(".no").addEventListener("click", () =>
-      run([{ op: "not_same", person, other: pair.dataset.other }], "Noted: two different people"));
+      run([{ op: "not_same", person, target: pair.dataset.other }], "Noted: two different people"));
   });
   refresh();
 }
@@ -214,7 +214,7 @@ if (page === "suggestions") {
       const [source, target] = Number(pair.dataset.otherFaces) > Number(pair.dataset.personFaces) ? [a, b] : [b, a];
       run([{ op: "merge", person: source, target }], "Merged: the same person");
     } else {
-      run([{ op: "not_same", person: a, other: b }], "Noted: two different people");
+      run([{ op: "not_same", person: a, target: b }], "Noted: two different people");
     }
   }
   pairs.forEach((pair, index) => {

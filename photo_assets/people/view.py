@@ -1,6 +1,6 @@
-"""Everything the review pages read, in one place: the people and faces person_clusters wrote, the merge suggestions,
-the face boxes, the photos' catalog rows and the label log, with the log's edits applied on top (as `people list`
-does), so an edit shows at once, before person_clusters re-materializes.
+"""People as the user sees them: the people and faces person_clusters wrote, the merge suggestions, the face boxes,
+the photos' catalog rows and the label log, with the log's edits applied on top, so an edit shows at once, before
+person_clusters re-materializes. The command line, the review pages and the `relabel` job all read this one view.
 
 The `read_*` functions are the only code touching files; point them at another storage layer and the rest follows.
 Tables are re-read only when a file changed (size and modification time), so a page view costs a dictionary lookup.
@@ -11,23 +11,24 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from photo_assets.analysis.labels import LabelState
-from photo_assets.analysis.people import UNKNOWN_NAME
-from photo_assets.people_editor import effective_faces
+from photo_assets.analysis.people import ASSIGNED_BY_USER, UNKNOWN_NAME
+from photo_assets.analysis.people.quality import REASONS
 from photo_assets.storage import DataLayout, DataStore, LabelLog
 from photo_assets.storage.layout import FACE_DETECTIONS, PHOTOS
 from photo_assets.storage.people import load_people_faces
 
 # person_clusters' ranked "are these two the same person?" pairs.
 SUGGESTION_COLUMNS = ["person_id", "other_person_id", "distance", "rank", "face_id", "other_face_id"]
-# Why a face was kept out of every person (issue 10's `unsorted_reason`); "rejected" is ours: a face the user took
-# out of its person, waiting for the next clustering to place it.
-UNSORTED_REASONS = ["too_small", "blurred", "profile", "unsure", "rejected"]
+# A face the user took out of its person, waiting for the next clustering to place it; listed after the quality
+# gate's reasons for keeping a face out of every person.
 REJECTED_REASON = "rejected"
+UNSORTED_REASONS = [*REASONS, REJECTED_REASON]
 
 
 # -- reading: the only functions that touch storage -------------------------------------------------------------
@@ -62,7 +63,7 @@ def _signature(layout: DataLayout) -> tuple:
     """Changes whenever any file read above changes."""
     files = [layout.people_faces, layout.people, layout.suggestions, layout.label_log]
     for asset in (FACE_DETECTIONS, PHOTOS):
-        files += sorted(layout.asset_dir(asset).glob("*.parquet"))
+        files += layout.batch_files(asset)
     signature = []
     for path in files:
         try:
@@ -127,9 +128,10 @@ class Box:
 
 
 @dataclass
-class View:
+class PeopleView:
     labels: LabelState
-    faces: dict[str, Face] = field(default_factory=dict)
+    faces: dict[str, Face] = field(default_factory=dict)  # every face the pages show (not those said to be no face)
+    not_faces: dict[str, Face] = field(default_factory=dict)  # faces the user said are no face: shown on no page
     people: dict[str, Person] = field(default_factory=dict)
     photos: dict[str, Photo] = field(default_factory=dict)
     boxes: dict[str, Box] = field(default_factory=dict)
@@ -166,40 +168,90 @@ class View:
     def names(self) -> list[str]:
         return sorted({p.name for p in self.people.values() if p.named}, key=str.casefold)
 
+    def photo_path(self, photo_id: str, missing: str | None = "") -> str | None:
+        """The photo's path in the library; `missing` (default: the photo id) for a photo no longer catalogued."""
+        photo = self.photos.get(photo_id)
+        return photo.path if photo else (photo_id if missing == "" else missing)
 
-def build_view(tables: dict, labels: LabelState) -> View:
-    view = View(labels)
-    raw_faces, raw_people = tables["faces"], tables["people"]
-    if tables["photos"] is not None:
-        for row in tables["photos"].to_pylist():
+    # -- as JSON: the review API's and `photo-assets people --json`'s rows ------------------------------------------
+
+    def person_json(self, person_id: str, with_faces: bool = False) -> dict[str, Any]:
+        person = self.people[person_id]
+        result = {
+            "person_id": person.person_id,
+            "name": person.name,
+            "named": person.named,
+            "faces": len(person.face_ids),
+            "photos": person.photos,
+            "representative_face_id": person.representative_face_id,
+        }
+        if with_faces:
+            result["face_list"] = [self.face_json(face.face_id) for face in self.person_faces(person_id)]
+            result["suggestions"] = [self.suggestion_json(s) for s in self.suggestions_for(person_id)]
+        return result
+
+    def face_json(self, face_id: str) -> dict[str, Any]:
+        face = self.faces.get(face_id) or self.not_faces[face_id]
+        photo = self.photos.get(face.photo_id)
+        return {
+            "face_id": face.face_id,
+            "photo_id": face.photo_id,
+            "path": photo.path if photo else None,
+            "person_id": face.person_id,
+            "name": face.name,
+            "assigned_by": face.assigned_by,
+            "distance": face.distance,
+            "unsorted_reason": face.unsorted_reason,
+            "captured_at": photo.captured_at.isoformat() if photo and photo.captured_at else None,
+        }
+
+    def suggestion_json(self, suggestion: Suggestion) -> dict[str, Any]:
+        return dict(vars(suggestion), name=self.people[suggestion.person_id].name,
+                    other_name=self.people[suggestion.other_person_id].name)
+
+
+def build_view(tables: dict, labels: LabelState) -> PeopleView:
+    view = PeopleView(labels)
+    _add_photos_and_boxes(view, tables["photos"], tables["detections"])
+    if tables["faces"] is None:
+        return view
+    view.has_people = True
+    _add_faces(view, effective_faces(tables["faces"], labels))
+    _add_people(view, tables["people"])
+    if tables["suggestions"] is not None:
+        _add_suggestions(view, tables["suggestions"])
+    return view
+
+
+def _add_photos_and_boxes(view: PeopleView, photos: pa.Table | None, detections: pa.Table | None) -> None:
+    if photos is not None:
+        for row in photos.to_pylist():
             view.photos[row["photo_id"]] = Photo(
                 row["photo_id"], row["path"], row["width"] or 0, row["height"] or 0, row["captured_at"]
             )
-    if tables["detections"] is not None:
-        for row in tables["detections"].to_pylist():
+    if detections is not None:
+        for row in detections.to_pylist():
             view.boxes[row["face_id"]] = Box(**row)
             view.photo_boxes.setdefault(row["photo_id"], []).append(row["face_id"])
-    if raw_faces is None:
-        return view
-    view.has_people = True
-    faces = effective_faces(raw_faces, labels)
-    reasons = faces["unsorted_reason"].to_pylist()
+
+
+def _add_faces(view: PeopleView, faces: pa.Table) -> None:
     columns = [faces[name].to_pylist() for name in ("face_id", "photo_id", "person_id", "person_name", "assigned_by",
-                                                      "distance")]
-    for (face_id, photo_id, person_id, name, by, distance), reason in zip(zip(*columns), reasons):
-        if face_id in labels.not_faces:
-            continue  # the user said it is no face: it leaves every page but its photo's
-        if person_id is None:
-            reason = reason or REJECTED_REASON
-        else:
-            reason = None
+                                                      "distance", "unsorted_reason")]
+    for face_id, photo_id, person_id, name, by, distance, reason in zip(*columns):
+        if face_id in view.labels.not_faces:  # it leaves every page but its photo's
+            view.not_faces[face_id] = Face(face_id, photo_id, None, None, by, distance, None)
+            continue
+        reason = None if person_id is not None else reason or REJECTED_REASON
         view.faces[face_id] = Face(face_id, photo_id, person_id, name, by, distance, reason)
-    representative = {}
-    if raw_people is not None:
-        for row in raw_people.select(["person_id", "representative_face_id"]).to_pylist():
-            representative[labels.resolve(row["person_id"])] = representative.get(
-                labels.resolve(row["person_id"])
-            ) or row["representative_face_id"]
+
+
+def _add_people(view: PeopleView, people: pa.Table | None) -> None:
+    labels, representative = view.labels, {}
+    if people is not None:
+        for row in people.select(["person_id", "representative_face_id"]).to_pylist():
+            person_id = labels.resolve(row["person_id"])
+            representative[person_id] = representative.get(person_id) or row["representative_face_id"]
     members: dict[str, list[str]] = {}
     for face in view.faces.values():
         if face.person_id is not None:
@@ -217,24 +269,25 @@ def build_view(tables: dict, labels: LabelState) -> View:
             len({view.faces[f].photo_id for f in face_ids}),
             chosen,
         )
-    if tables["suggestions"] is not None:
-        seen = set()
-        rows = sorted(tables["suggestions"].to_pylist(), key=lambda r: (r["rank"], r["distance"]))
-        for row in rows:
-            first, second = labels.resolve(row["person_id"]), labels.resolve(row["other_person_id"])
-            pair = frozenset((first, second))
-            if first == second or first not in view.people or second not in view.people or pair in seen:
-                continue
-            if labels.are_not_same(first, second):
-                continue
-            seen.add(pair)
-            view.suggestions.append(
-                Suggestion(first, second, row["distance"], row["rank"], row["face_id"], row["other_face_id"])
-            )
-    return view
 
 
-class ReviewData:
+def _add_suggestions(view: PeopleView, suggestions: pa.Table) -> None:
+    """Ranked pairs with the edits applied: merged pairs, pairs with a person gone and declined pairs left out."""
+    labels, seen = view.labels, set()
+    for row in sorted(suggestions.to_pylist(), key=lambda r: (r["rank"], r["distance"])):
+        first, second = labels.resolve(row["person_id"]), labels.resolve(row["other_person_id"])
+        pair = frozenset((first, second))
+        if first == second or first not in view.people or second not in view.people or pair in seen:
+            continue
+        if labels.are_not_same(first, second):
+            continue
+        seen.add(pair)
+        view.suggestions.append(
+            Suggestion(first, second, row["distance"], row["rank"], row["face_id"], row["other_face_id"])
+        )
+
+
+class PeopleReader:
     """The view of one data folder, rebuilt only when one of its files changed."""
 
     def __init__(self, layout: DataLayout):
@@ -242,10 +295,10 @@ class ReviewData:
         self._lock = threading.Lock()
         self._tables: dict | None = None
         self._tables_signature: tuple | None = None
-        self._view: View | None = None
+        self._view: PeopleView | None = None
         self._view_signature: tuple | None = None
 
-    def view(self) -> View:
+    def view(self) -> PeopleView:
         with self._lock:
             signature = _signature(self.layout)
             if signature == self._view_signature and self._view is not None:
@@ -263,3 +316,31 @@ class ReviewData:
             self._view = build_view(self._tables, read_labels(self.layout))
             self._view_signature = signature
             return self._view
+
+
+def effective_faces(faces: pa.Table, labels: LabelState) -> pa.Table:
+    """The faces table as it will be once person_clusters replays the log: merges followed, names applied, placed
+    faces in their person (an unsorted face the user placed is unsorted no more), rejected faces out of theirs
+    (shown without a person until the next run)."""
+    seeds, barred = labels.seeds(), labels.forbidden()
+    people, names, assigned, reasons = [], [], [], []
+    for face_id, person_id, by, reason in zip(
+        faces["face_id"].to_pylist(), faces["person_id"].to_pylist(), faces["assigned_by"].to_pylist(),
+        faces["unsorted_reason"].to_pylist(),
+    ):
+        if face_id in labels.not_faces:
+            person_id = None
+        elif face_id in seeds:
+            person_id, by = seeds[face_id], ASSIGNED_BY_USER
+        elif person_id is not None:
+            person_id = labels.resolve(person_id)
+            if person_id in barred.get(face_id, ()):
+                person_id = None
+        people.append(person_id)
+        names.append(None if person_id is None else labels.names.get(person_id, UNKNOWN_NAME.format(number=person_id)))
+        assigned.append(by)
+        reasons.append(None if person_id is not None or face_id in labels.not_faces else reason)
+    replaced = {"person_id": people, "person_name": names, "assigned_by": assigned, "unsorted_reason": reasons}
+    for column, values in replaced.items():
+        faces = faces.set_column(faces.schema.get_field_index(column), column, pa.array(values, pa.string()))
+    return faces

@@ -1,4 +1,5 @@
-"""Dagster's Postgres event log, with a pool's slot claimed by one step only (deploy/postgres/dagster.yaml uses it).
+"""The project's Dagster instance plugin, and the only module that reaches into Dagster's private `dagster._` API:
+the Postgres event log, with a pool's slot claimed by one step only (deploy/postgres/dagster.yaml uses it).
 
 dagster-postgres 0.29.27 claims a pool slot with `SELECT ... FOR UPDATE SKIP LOCKED` and then an `UPDATE ... WHERE
 id = <that slot>`, each its own autocommit statement: the row lock ends with the SELECT, so two runs reaching their

@@ -1,4 +1,4 @@
-"""How good a grouping of faces is against the true people, as issue 10 measures it: used by the people benchmarks
+"""How good a grouping of faces is against the true people, as the people benchmarks and tests measure it
 and tests only.
 
 Conventions: `truth[i]` is face i's identity when it is labelled (the largest face of its photo), else None (a

@@ -1,0 +1,136 @@
+"""The review server's routes in-process (Starlette's TestClient): every page renders from the one people view, the
+API answers and edits through the people service, images are cut from a real photo, and the guard refuses what it
+must. What only a browser shows (typing, keys, dialogs) is tests/review/test_review.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from starlette.testclient import TestClient
+
+from devtools.library import write_photo
+from photo_assets.review.app import create_app
+from photo_assets.storage import DataLayout, DataStore, LabelLog
+from photo_assets.storage.layout import FACE_DETECTIONS, PHOTOS
+from tests.people.test_service import ALICE_FACES, BOB_FACE, UNSORTED_FACE, write_people
+
+TOKEN = "route-test-token"
+ORIGIN = "http://127.0.0.1:3001"
+PHOTO_SIZE = (320, 240)
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> TestClient:
+    """A data folder with four faces in four real photos of a library, and the app over it."""
+    layout = DataLayout(tmp_path / "data")
+    write_people(layout)
+    store = DataStore(layout)
+    photo_ids = ["0" + face for face in (*ALICE_FACES, BOB_FACE, UNSORTED_FACE)]
+    for index, photo_id in enumerate(photo_ids):
+        write_photo(tmp_path / "library" / f"photo_{index}.jpg", seed=index, size=PHOTO_SIZE)
+    store.write_batch(PHOTOS, "b1", pa.table({
+        "photo_id": photo_ids, "path": [f"photo_{index}.jpg" for index in range(4)], "width": [PHOTO_SIZE[0]] * 4,
+        "height": [PHOTO_SIZE[1]] * 4, "captured_at": pa.array([None] * 4, pa.timestamp("us")),
+    }))  # fmt: skip
+    store.write_batch(FACE_DETECTIONS, "b1", pa.table({
+        "face_id": [photo_id[1:] for photo_id in photo_ids], "photo_id": photo_ids, "x": [100] * 4, "y": [60] * 4,
+        "width": [80] * 4, "height": [100] * 4,
+    }))  # fmt: skip
+    app = create_app(layout.root, tmp_path / "library", token=TOKEN, host="127.0.0.1", port=3001)
+    return TestClient(app, base_url=ORIGIN)
+
+
+def post_edit(client: TestClient, body, headers: dict | None = None):
+    sent = {"Origin": ORIGIN, "X-Review-Token": TOKEN} | (headers or {})
+    return client.post("/api/edits", json=body, headers={k: v for k, v in sent.items() if v is not None})
+
+
+def edits(client: TestClient) -> list:
+    return LabelLog(client.app.state.review.service.layout.label_log).read().edits
+
+
+def test_every_page_renders_the_people_view(client: TestClient):
+    people = client.get("/")
+    assert people.status_code == 200 and people.headers["cache-control"] == "no-store"
+    assert 'data-person="111111"' in people.text and 'data-person="222222"' in people.text
+    assert f'content="{TOKEN}"' in people.text  # the token the page's script sends with each edit
+    person = client.get("/people/111111")
+    assert person.status_code == 200 and ALICE_FACES[0] in person.text and BOB_FACE not in person.text.split("<main>")[1].split("suggest")[0]
+    photo = client.get(f"/photo/0{ALICE_FACES[0]}")
+    assert photo.status_code == 200 and f'data-face="{ALICE_FACES[0]}"' in photo.text
+    assert "222222" in client.get("/suggestions").text
+    unsorted = client.get("/unsorted")
+    assert 'data-reason="blurred"' in unsorted.text and UNSORTED_FACE in unsorted.text
+    assert client.get("/people/999999").status_code == 404
+    assert client.get("/photo/" + "0" * 20).status_code == 404
+
+
+def test_a_merged_person_redirects_to_the_one_it_was_merged_into(client: TestClient):
+    assert post_edit(client, {"op": "merge", "person": "222222", "target": "111111"}).status_code == 200
+    moved = client.get("/people/222222", follow_redirects=False)
+    assert moved.status_code == 303 and moved.headers["location"] == "/people/111111"
+
+
+def test_the_api_reads_the_view_and_edits_through_the_service(client: TestClient):
+    listed = client.get("/api/people").json()["people"]
+    assert [(p["person_id"], p["faces"]) for p in listed] == [("111111", 2), ("222222", 1)]
+    renamed = post_edit(client, {"op": "rename", "person": "222222", "name": "Bob"})
+    assert renamed.status_code == 200 and renamed.json()["person_id"] == "222222"
+    assert client.get("/api/people").json()["people"][0]["name"] == "Bob"  # named first, at once
+    person = client.get("/api/people/222222").json()
+    assert [f["face_id"] for f in person["face_list"]] == [BOB_FACE]
+    assert client.get("/api/suggestions").json()["suggestions"][0]["other_name"] == "Bob"
+    assert [f["face_id"] for f in client.get("/api/unsorted").json()["blurred"]] == [UNSORTED_FACE]
+    approved = post_edit(client, {"op": "approve", "face": ALICE_FACES[0]})
+    assert approved.json()["op"] == "approve" and approved.json()["args"]["person_id"] == "111111"
+    undone = post_edit(client, {"op": "undo"})
+    assert undone.json()["undone_op"] == "move"
+    assert [edit.op for edit in edits(client)] == ["rename", "move", "undo"]
+
+
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        ({"op": "rename", "person": "999999999", "name": "X"}, 404, "no person"),
+        ({"op": "rename", "person": "111111", "name": "   "}, 400, "empty"),
+        ({"op": "rename", "person": "111111", "name": "x" * 500}, 400, "longer"),
+        ({"op": "rename", "person": "111111", "name": 7}, 400, "must be a string"),
+        ({"op": "move", "face": "abcdef0123", "target": "111111"}, 404, "no face"),
+        ({"op": "reject", "face": "../../etc"}, 400, "face id"),
+        ({"op": "explode"}, 400, "unknown op"),
+        (["rename"], 400, "JSON object"),
+        ({"op": "undo"}, 409, "nothing to undo"),
+    ],
+)
+def test_bad_edits_get_a_clear_4xx_and_the_log_is_untouched(client: TestClient, body, status, words):
+    answer = post_edit(client, body)
+    assert answer.status_code == status and words in answer.json()["error"]
+    assert edits(client) == []
+
+
+def test_the_guard_refuses_foreign_origins_missing_tokens_and_foreign_hosts(client: TestClient):
+    rename = {"op": "rename", "person": "111111", "name": "Mallory"}
+    assert "origin" in post_edit(client, rename, {"Origin": "http://evil.example"}).json()["error"]
+    assert "token" in post_edit(client, rename, {"X-Review-Token": None}).json()["error"]
+    assert post_edit(client, rename, {"X-Review-Token": "wrong"}).status_code == 403
+    assert post_edit(client, rename, {"Origin": None}).status_code == 403  # neither Origin nor Referer
+    assert post_edit(client, rename, {"Origin": None, "Referer": ORIGIN + "/people/111111"}).status_code == 200
+    assert client.get("/api/people", headers={"Host": "attacker.example:3001"}).status_code == 400
+    not_json = client.post("/api/edits", content=b"{not json", headers={"Origin": ORIGIN, "X-Review-Token": TOKEN})
+    assert not_json.status_code == 400 and "JSON" in not_json.json()["error"]
+    assert [edit.args["name"] for edit in edits(client)] == ["Mallory"]  # only the same-origin one
+
+
+def test_images_are_cut_from_the_library_once_and_nothing_is_served_by_path(client: TestClient):
+    face = client.get(f"/faces/{ALICE_FACES[0]}.jpg")
+    assert face.status_code == 200 and face.headers["content-type"] == "image/jpeg" and face.content[:2] == b"\xff\xd8"
+    layout = client.app.state.review.service.layout
+    assert layout.face_crop(ALICE_FACES[0]).exists()  # cut once, answered from the file after
+    photo = client.get(f"/photos/0{ALICE_FACES[0]}.jpg")
+    assert photo.status_code == 200 and layout.photo_preview(f"0{ALICE_FACES[0]}").exists()
+    for path in ["/photos/..%2F..%2F..%2Fetc%2Fpasswd.jpg", "/faces/%2Fetc%2Fpasswd.jpg", "/photos/etc/passwd.jpg",
+                 "/static/../app.py", "/static/..%2Fapp.py", "/photo/%2Fetc%2Fpasswd", "/faces/zz-not-hex.jpg",
+                 f"/faces/{'e' * 20}.jpg"]:  # fmt: skip
+        assert client.get(path).status_code == 404, path
