@@ -26,10 +26,11 @@ class LabelledFaces:
     """The largest face of every labelled photo of a set, embedded through the real pipeline."""
 
     name: str
+    model: str  # the face analyser's model version: which descriptor made the embeddings
     photo_ids: np.ndarray  # str
     face_ids: np.ndarray  # str
     truth: np.ndarray  # str: the person the photo is labelled with
-    embeddings: np.ndarray  # (faces, 128) raw FaceNet output
+    embeddings: np.ndarray  # (faces, 128) the descriptor's raw output
     confidence: np.ndarray
     size: np.ndarray  # shorter box side, pixels
     eye_ratio: np.ndarray
@@ -70,6 +71,7 @@ def embed_labelled_set(shared_dir: Path, name: str) -> LabelledFaces:
     columns = list(zip(*rows))
     return LabelledFaces(
         name,
+        analyzer.model_version,
         np.array(columns[0], dtype=object),
         np.array(columns[1], dtype=object),
         np.array(columns[2], dtype=object),

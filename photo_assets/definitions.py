@@ -41,7 +41,10 @@ def build_resources(config: settings.Settings) -> dict:
             review_url=_path(config, settings.REVIEW_URL_ENV, config.review_url),
         ),
         "geodata": GeoData(geodata_dir=_path(config, settings.GEODATA_ENV, config.geodata_dir)),
-        "face_models": FaceModels(models_dir=_path(config, settings.MODELS_ENV, config.models_dir)),
+        "face_models": FaceModels(
+            models_dir=_path(config, settings.MODELS_ENV, config.models_dir),
+            descriptor=_path(config, settings.FACE_DESCRIPTOR_ENV, config.face_descriptor),
+        ),
     }
 
 

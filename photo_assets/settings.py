@@ -24,6 +24,10 @@ DEFAULT_GEODATA = PROJECT_DIR / "geodata"
 # Model weights fetched by the setup step (`python -m photo_assets.models fetch`).
 MODELS_ENV = "PHOTO_ASSETS_MODELS"
 DEFAULT_MODELS = PROJECT_DIR / "models"
+# The descriptor people are grouped by: "dlib" (dlib's ResNet, the default) or "facenet" (FaceNet-128, the reference
+# design's). Switching re-embeds every face (the faces' model version changes); every label survives.
+FACE_DESCRIPTOR_ENV = "PHOTO_ASSETS_FACE_DESCRIPTOR"
+DEFAULT_FACE_DESCRIPTOR = "dlib"
 # How long a partial batch waits for more files (seconds); the demo sets 0 so results show at once.
 BATCH_WAIT_ENV = "PHOTO_ASSETS_BATCH_WAIT_SECONDS"
 DEFAULT_BATCH_WAIT_SECONDS = 10 * 60
@@ -59,6 +63,7 @@ class Settings:
     batches_per_backfill_run: int
     dagster_home: Path
     review_url: str
+    face_descriptor: str = DEFAULT_FACE_DESCRIPTOR
     celery_broker: str | None = None
     celery_backend: str | None = None
     # Which settings came from the environment: Dagster resources read those at run time (the UI shows it).
@@ -66,8 +71,8 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
-        given = {name for name in (LIBRARY_ENV, DATA_ENV, GEODATA_ENV, MODELS_ENV, BATCH_WAIT_ENV, REVIEW_URL_ENV)
-                 if _env(name)}
+        given = {name for name in (LIBRARY_ENV, DATA_ENV, GEODATA_ENV, MODELS_ENV, BATCH_WAIT_ENV, REVIEW_URL_ENV,
+                                   FACE_DESCRIPTOR_ENV) if _env(name)}
         return cls(
             library_dir=Path(_env(LIBRARY_ENV) or DEFAULT_LIBRARY),
             data_dir=Path(_env(DATA_ENV) or DEFAULT_DATA),
@@ -77,6 +82,7 @@ class Settings:
             batches_per_backfill_run=int(_env(BATCHES_PER_BACKFILL_RUN_ENV) or DEFAULT_BATCHES_PER_BACKFILL_RUN),
             dagster_home=Path(_env(DAGSTER_HOME_ENV) or DEFAULT_DAGSTER_HOME),
             review_url=_env(REVIEW_URL_ENV) or DEFAULT_REVIEW_URL,
+            face_descriptor=_env(FACE_DESCRIPTOR_ENV) or DEFAULT_FACE_DESCRIPTOR,
             celery_broker=_env(CELERY_BROKER_ENV),
             celery_backend=_env(CELERY_BACKEND_ENV) or _env(CELERY_BROKER_ENV),
             from_environment=frozenset(given),

@@ -1,4 +1,5 @@
-"""Faces: MTCNN detection, deepface alignment, FaceNet-128 embeddings, batched across photos (docs/analysis.md, Faces).
+"""Faces: MTCNN detection, then a descriptor per face (dlib's ResNet by default, FaceNet-128 selectable), batched
+across photos (docs/analysis.md, Faces).
 
 Detection runs on the orientation-corrected photo shrunk so its long side is at most `detect_max_side`; boxes and
 landmarks are scaled back to full-size oriented pixels. That copy is resized from a JPEG decoded at reduced scale
@@ -50,6 +51,7 @@ import numpy as np
 from PIL import Image
 
 from photo_assets.analysis.contact_sheet import face_crop, jpeg_bytes
+from photo_assets.analysis.descriptors import FACENET_MARK, Descriptor
 from photo_assets.analysis.images import PhotoError, open_oriented, open_reduced
 
 # Bump when anything here changes what a face's box or embedding would be (alignment, resize, channel order). Running
@@ -61,7 +63,16 @@ NETWORK_FILES = {
     "rnet": "mtcnn-rnet.tflite",
     "onet": "mtcnn-onet.tflite",
     "facenet": "facenet128.tflite",
+    "dlib_resnet": "dlib-resnet.tflite",
 }
+# dlib's 5-point landmark predictor, copied beside the networks by the setup step (dlib reads it itself).
+SHAPE_PREDICTOR_FILE = "dlib-shape-predictor-5.dat"
+# dlib's chips, as its face recognition example makes them: 150 px, a quarter of the face's size around it.
+DLIB_CHIP_SIDE = 150
+DLIB_CHIP_PADDING = 0.25
+# Around a face, this many box sides of the photo are handed to dlib: its chip (the face and a quarter around it,
+# turned level) always lies inside, so the result is the full photo's, at the cost of a small crop.
+DLIB_REGION_MARGIN = 1.0
 MTCNN_NETWORKS = ("pnet", "rnet", "onet")  # in the order of mtcnn's stages
 LITE_SIGNATURE = "serving_default"
 # R-Net and O-Net crops per run: the largest batch an interpreter is kept for (R-Net's tensors for 256 crops take
@@ -152,8 +163,8 @@ class PhotoFaces:
     width: int  # of the oriented photo, the frame the boxes are in
     height: int
     faces: tuple[Face, ...]
-    embeddings: np.ndarray  # (len(faces), 128) float32, raw FaceNet output as deepface returns it
-    sharpness: np.ndarray  # (len(faces),) float32: variance of the Laplacian inside the aligned 160 x 160 face
+    embeddings: np.ndarray  # (len(faces), 128) float32, the descriptor's raw output (not normalised)
+    sharpness: np.ndarray  # (len(faces),) float32: variance of the Laplacian inside the eye-levelled 160 px face
     crops: tuple[bytes, ...] = ()  # a JPEG of each face with some context around it (contact_sheet.face_crop)
 
 
@@ -187,22 +198,29 @@ def face_id(photo_id: str, face: Face) -> str:
 
 @dataclass(frozen=True)
 class FaceNetworks:
-    """The folder of the four converted networks (NETWORK_FILES), and the sha256 of the FaceNet-128 weights file they
-    were converted from, which names them in the model version (MTCNN's weights are named by mtcnn's version)."""
+    """The folder of the converted networks (NETWORK_FILES) and the landmark predictor, the descriptor in use, and
+    the sha256 of the weights file its network was converted from, which names it in the model version (MTCNN's
+    weights are named by mtcnn's version)."""
 
     directory: Path
-    facenet_sha256: str
+    weights_sha256: str
+    descriptor: Descriptor = Descriptor.DLIB
 
     def path(self, network: str) -> Path:
         return self.directory / NETWORK_FILES[network]
 
+    @property
+    def shape_predictor(self) -> Path:
+        return self.directory / SHAPE_PREDICTOR_FILE
 
-def model_version(settings: DetectorSettings, weights_sha256: str) -> str:
-    """Names everything that shapes the output: detector and its settings, FaceNet weights, our alignment."""
-    return (
-        f"{ALGORITHM_VERSION}/mtcnn-{importlib.metadata.version('mtcnn')}-{settings.digest()}"
-        f"/facenet128-{weights_sha256[:12]}/deepface-{importlib.metadata.version('deepface')}"
-    )
+
+def model_version(settings: DetectorSettings, descriptor: Descriptor, weights_sha256: str) -> str:
+    """Names everything that shapes the output: detector and its settings, the descriptor and its weights, the
+    alignment (deepface's for FaceNet, dlib's for dlib's ResNet)."""
+    detector = f"{ALGORITHM_VERSION}/mtcnn-{importlib.metadata.version('mtcnn')}-{settings.digest()}"
+    if descriptor is Descriptor.FACENET:
+        return f"{detector}{FACENET_MARK}{weights_sha256[:12]}/deepface-{importlib.metadata.version('deepface')}"
+    return f"{detector}/dlib-resnet-{weights_sha256[:12]}-mirrored/dlib-{importlib.metadata.version('dlib-bin')}"
 
 
 class _LiteNetwork:
@@ -271,8 +289,33 @@ def _cascade(networks: FaceNetworks):
 
 
 @functools.cache
-def _facenet_lite(path: Path) -> _LiteNetwork:
+def _descriptor_network(path: Path) -> _LiteNetwork:
     return _LiteNetwork(path)
+
+
+@functools.cache
+def _shape_predictor(path: Path):
+    import dlib
+
+    return dlib.shape_predictor(str(path))
+
+
+def dlib_chips(image: Image.Image, faces: list[Face], shape_predictor: Path) -> np.ndarray:
+    """(n, 150, 150, 3) uint8 RGB: each face as dlib's face recognition takes it, its 5-point landmarks found in the
+    detector's box and the chip cut level by `dlib.get_face_chip`. Only a region around the face is handed to dlib
+    (beyond the photo, black, as dlib fills it)."""
+    import dlib
+
+    predictor = _shape_predictor(shape_predictor)
+    chips = np.zeros((len(faces), DLIB_CHIP_SIDE, DLIB_CHIP_SIDE, 3), np.uint8)
+    for index, face in enumerate(faces):
+        margin = round(DLIB_REGION_MARGIN * max(face.width, face.height))
+        region = np.asarray(image.crop((face.x - margin, face.y - margin, face.x + face.width + margin,
+                                        face.y + face.height + margin)).convert("RGB"))
+        box = dlib.rectangle(margin, margin, margin + face.width - 1, margin + face.height - 1)
+        chips[index] = dlib.get_face_chip(region, predictor(region, box), size=DLIB_CHIP_SIDE,
+                                          padding=DLIB_CHIP_PADDING)
+    return chips
 
 
 def _detection_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
@@ -308,13 +351,22 @@ class FaceAnalyzer:
         self.settings = settings
 
     @property
+    def descriptor(self) -> Descriptor:
+        return self.networks.descriptor
+
+    @property
     def model_version(self) -> str:
-        return model_version(self.settings, self.networks.facenet_sha256)
+        return model_version(self.settings, self.descriptor, self.networks.weights_sha256)
 
     def load(self) -> None:
-        """Load both networks now rather than on the first photo."""
-        _facenet_lite(self.networks.path("facenet"))
+        """Load the networks now rather than on the first photo."""
+        self._network()
+        if self.descriptor is Descriptor.DLIB:
+            _shape_predictor(self.networks.shape_predictor)
         _cascade(self.networks)
+
+    def _network(self) -> _LiteNetwork:
+        return _descriptor_network(self.networks.path("dlib_resnet" if self.descriptor is Descriptor.DLIB else "facenet"))
 
     def detect(self, image: Image.Image, full_size: tuple[int, int] | None = None) -> list[Face]:
         """Faces of an oriented RGB photo above `min_confidence`, most confident first, in the photo's pixels.
@@ -376,18 +428,34 @@ class FaceAnalyzer:
                 crops[index] = resize_image(aligned, (FACENET_INPUT_SIDE, FACENET_INPUT_SIDE))[0]
         return crops
 
-    def embed(self, crops: np.ndarray, batch_size: int = EMBED_BATCH_SIZE) -> np.ndarray:
-        """(n, 128) float32 FaceNet embeddings of aligned crops, fed to the network in batches of equal size."""
-        if not len(crops):
+    def descriptor_inputs(self, image: Image.Image, faces: list[Face], aligned: np.ndarray) -> np.ndarray:
+        """What the descriptor's network takes for these faces: the eye-levelled crops (FaceNet) or dlib's chips."""
+        if self.descriptor is Descriptor.FACENET:
+            return aligned
+        return dlib_chips(image, faces, self.networks.shape_predictor)
+
+    def _no_inputs(self) -> np.ndarray:
+        side = FACENET_INPUT_SIDE if self.descriptor is Descriptor.FACENET else DLIB_CHIP_SIDE
+        return np.zeros((0, side, side, 3), np.float32)
+
+    def embed(self, inputs: np.ndarray, batch_size: int = EMBED_BATCH_SIZE) -> np.ndarray:
+        """(n, 128) float32 raw descriptors of `descriptor_inputs`, fed to the network in batches of equal size."""
+        if not len(inputs):
             return np.zeros((0, EMBEDDING_SIZE), np.float32)
-        network = _facenet_lite(self.networks.path("facenet"))
+        network = self._network()
         # Equal batches: 33 faces go as 17 + 16, not as 32 and a lone face at the full cost of a batch.
-        batches = np.array_split(crops, math.ceil(len(crops) / batch_size))
-        # deepface hands FaceNet BGR in 0..1 (its faces come from OpenCV); the thresholds published for it, the
-        # reference's included, were measured on that input, so it is what we feed.
-        return np.concatenate(
-            [network(np.ascontiguousarray(batch[..., ::-1]))[0] for batch in batches]
-        ).astype(np.float32)
+        batches = np.array_split(inputs, math.ceil(len(inputs) / batch_size))
+        if self.descriptor is Descriptor.FACENET:
+            # deepface hands FaceNet BGR in 0..1 (its faces come from OpenCV); the thresholds published for it, the
+            # reference's included, were measured on that input, so it is what we feed.
+            return np.concatenate([network(np.ascontiguousarray(b[..., ::-1]))[0] for b in batches]).astype(np.float32)
+        # dlib's chips and their mirror images in one run; the descriptor is the sum of the two (RGB in 0..255).
+        return np.concatenate([self._mirrored(network, batch) for batch in batches]).astype(np.float32)
+
+    @staticmethod
+    def _mirrored(network: _LiteNetwork, chips: np.ndarray) -> np.ndarray:
+        (both,) = network(np.concatenate([chips, chips[:, :, ::-1]]).astype(np.float32))
+        return both[: len(chips)] + both[len(chips) :]
 
     def analyse(
         self, photos: Iterable[tuple[str, Path]], batch_size: int = EMBED_BATCH_SIZE
@@ -447,7 +515,7 @@ class FaceAnalyzer:
     def _aligned(
         self, photo_id: str, detected: _Detected | PhotoError
     ) -> tuple[str, PhotoFaces | PhotoError, np.ndarray]:
-        crops = np.zeros((0, FACENET_INPUT_SIDE, FACENET_INPUT_SIDE, 3), np.float32)
+        crops = aligned = self._no_inputs()
         if isinstance(detected, PhotoError):
             return photo_id, detected, crops
         decoded, faces = detected.decoded, detected.faces
@@ -459,8 +527,9 @@ class FaceAnalyzer:
                 return photo_id, error, crops
             if image.size != (width, height):  # cannot happen for a file that did not change meanwhile
                 return photo_id, PhotoError("corrupt", f"decoded as {image.size}, expected {(width, height)}"), crops
-            crops = self.aligned_crops(image, faces)
-        sharpness = np.array([_sharpness(crop) for crop in crops], np.float32)
+            aligned = self.aligned_crops(image, faces)
+            crops = self.descriptor_inputs(image, faces, aligned)
+        sharpness = np.array([_sharpness(crop) for crop in aligned], np.float32)
         thumbnails = tuple(
             jpeg_bytes(face_crop(decoded.reduced, (face.x, face.y, face.width, face.height), decoded.scale))
             for face in faces

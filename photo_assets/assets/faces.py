@@ -8,6 +8,7 @@ import pyarrow.compute as pc
 
 from photo_assets import models
 from photo_assets.analysis.contact_sheet import FaceTile, grid
+from photo_assets.analysis.descriptors import Descriptor
 from photo_assets.analysis.faces import (
     EMBEDDING_SIZE,
     LANDMARK_NAMES,
@@ -54,7 +55,7 @@ CHECK_FINITE = "embeddings_have_128_finite_values"
 CHECK_PAIRED = "every_detection_has_an_embedding"
 CHECK_BOXES = "boxes_inside_the_image"
 # The default model version is the assets' code version: other weights or detector defaults show them stale.
-DEFAULT_MODEL_VERSION = model_version(DetectorSettings(), models.FACENET_SHA256)
+DEFAULT_MODEL_VERSION = model_version(DetectorSettings(), Descriptor.DLIB, models.DLIB_RESNET.sha256)
 
 
 def _rows(photo_id: str, result: PhotoFaces | PhotoError, version: str) -> tuple[list, list, dict]:
@@ -127,7 +128,7 @@ def _checks(detections: pa.Table, embeddings: pa.Table, sizes: dict) -> list[dg.
         dg.AssetSpec(FACE_EMBEDDINGS, deps=[FACE_DETECTIONS], group_name=FACES_GROUP,
                      kinds={"tensorflow", "parquet"}, code_version=DEFAULT_MODEL_VERSION,
                      automation_condition=dg.AutomationCondition.eager(),
-                     description="FaceNet-128 embedding of each aligned face, with the model version."),
+                     description="The people descriptor of each face (dlib's ResNet, or FaceNet-128), with the model version."),
     ],
     check_specs=[
         dg.AssetCheckSpec(CHECK_FINITE, asset=FACE_EMBEDDINGS),

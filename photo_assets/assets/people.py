@@ -15,6 +15,7 @@ from photo_assets.analysis.contact_sheet import FaceTile, contact_sheet
 from photo_assets.analysis.labels import replay
 from photo_assets.analysis.people import build_index, cluster_people
 from photo_assets.analysis.people.quality import implausible_persons, quality_gate
+from photo_assets.analysis.people.thresholds import Thresholds, thresholds_for
 from photo_assets.analysis.people.version import people_version
 from photo_assets.assets.metadata import picture, preview
 from photo_assets.assets.names import (
@@ -66,7 +67,12 @@ def _unsorted_reasons(store: DataStore, embeddings: pa.Table) -> np.ndarray:
     columns = {name: rows[name].to_numpy(zero_copy_only=False).astype(np.float64)
                for name in ("width", "height", "eye_ratio", "sharpness")}
     return quality_gate(columns["width"], columns["height"], columns["eye_ratio"], columns["sharpness"],
-                        _vectors(embeddings))
+                        _vectors(embeddings), _thresholds(embeddings).min_raw_norm)
+
+
+def _thresholds(embeddings: pa.Table) -> Thresholds:
+    """The thresholds of the descriptor the embeddings were made with (one model: current_embeddings)."""
+    return thresholds_for(embeddings["model"][0].as_py())
 
 
 @dg.asset(
@@ -176,7 +182,7 @@ def person_clusters(photo_library: PhotoLibrary) -> dg.MaterializeResult:
     reasons = _unsorted_reasons(store, embeddings)
     result = cluster_people(
         embeddings["face_id"].to_pylist(), embeddings["photo_id"].to_pylist(), _vectors(embeddings), labels,
-        previous=previous, index=index, reasons=reasons,
+        previous=previous, index=index, reasons=reasons, thresholds=_thresholds(embeddings),
     )
     faces_path, _, _ = save_people(result, layout)
     people = result.people.sort_by([("faces", "descending")])
@@ -237,7 +243,8 @@ def every_person_is_plausible(photo_library: PhotoLibrary) -> dg.AssetCheckResul
     norm_of = dict(zip(embeddings["face_id"].to_pylist(), np.linalg.norm(_vectors(embeddings), axis=1).tolist()))
     norms = np.array([norm_of.get(face_id, np.nan) for face_id in faces["face_id"].to_pylist()])
     distances = faces["distance"].to_numpy(zero_copy_only=False).astype(np.float64)
-    implausible = implausible_persons(np.asarray(faces["person_id"].to_pylist(), dtype=object), distances, norms)
+    implausible = implausible_persons(np.asarray(faces["person_id"].to_pylist(), dtype=object), distances, norms,
+                                      _thresholds(embeddings))
     return dg.AssetCheckResult(
         passed=not implausible,
         metadata={"people_checked": len(set(faces["person_id"].to_pylist())),

@@ -1,12 +1,14 @@
-"""The face models (MTCNN + FaceNet) as a configurable resource: loaded lazily, once per run process."""
+"""The face models (MTCNN + the people descriptor) as a configurable resource: loaded lazily, once per run process."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from photo_assets import models, settings
+from photo_assets.analysis.descriptors import Descriptor
 from photo_assets.analysis.faces import EMBED_BATCH_SIZE, DetectorSettings, FaceAnalyzer
 
 DEFAULTS = DetectorSettings()
@@ -17,6 +19,10 @@ class FaceModels(dg.ConfigurableResource):
     size. Changing a setting changes the faces' model version: their rows are recomputed, never mixed with the old."""
 
     models_dir: str = str(settings.DEFAULT_MODELS)
+    descriptor: str = Field(
+        default=settings.DEFAULT_FACE_DESCRIPTOR,
+        description=f"The descriptor people are grouped by: dlib (default) or facenet (${settings.FACE_DESCRIPTOR_ENV}).",
+    )
     min_face_size: int = DEFAULTS.min_face_size
     threshold_pnet: float = DEFAULTS.threshold_pnet
     threshold_rnet: float = DEFAULTS.threshold_rnet
@@ -36,4 +42,4 @@ class FaceModels(dg.ConfigurableResource):
             min_confidence=self.min_confidence,
             detect_max_side=self.detect_max_side,
         )
-        return models.face_analyzer(Path(self.models_dir), detector)
+        return models.face_analyzer(Path(self.models_dir), detector, Descriptor(self.descriptor))

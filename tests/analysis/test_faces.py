@@ -19,6 +19,7 @@ from skimage import data as skimage_data
 from photo_assets import models, network_conversion
 from photo_assets.analysis import faces as faces_module
 from photo_assets.analysis.contact_sheet import CROP_SIDE, face_crop
+from photo_assets.analysis.descriptors import Descriptor, descriptor_of
 from photo_assets.analysis.faces import EMBEDDING_SIZE, FaceAnalyzer, PhotoFaces, face_id
 from photo_assets.analysis.images import EXIF_ORIENTATION, PhotoError, open_oriented, open_reduced
 from photo_assets.settings import Settings
@@ -40,6 +41,8 @@ LITERT_TOLERANCE = 1e-3
 # Our cascade on LiteRT against mtcnn's on Keras, in pixels of photos up to 2,000 px (measured: 0.014 px) and in
 # confidence: float32 rounding, a twentieth of a pixel at most.
 CASCADE_TOLERANCE = 5e-2
+# dlib's ResNet on LiteRT against dlib's own: float rounding only (measured: 0.99999995 at worst).
+DLIB_MIN_COSINE = 0.9999
 # The reference's (and deepface's) same-person threshold on raw FaceNet-128 distances.
 REFERENCE_SAME_PERSON_DISTANCE = 10.0
 # One face re-encoded or turned moves its embedding by ~1-2 (box jitter) from a full decode, 3.5 for couple.jpg's left
@@ -56,7 +59,16 @@ CROP_MEAN_DIFFERENCE = 6.0
 
 @pytest.fixture(scope="session")
 def analyzer() -> FaceAnalyzer:
+    """The default analyser: MTCNN and dlib's ResNet."""
     analyzer = models.face_analyzer(Settings.from_env().models_dir)
+    analyzer.load()
+    return analyzer
+
+
+@pytest.fixture(scope="session")
+def facenet_analyzer() -> FaceAnalyzer:
+    """MTCNN and FaceNet-128, the reference design's descriptor, still selectable."""
+    analyzer = models.face_analyzer(Settings.from_env().models_dir, descriptor=Descriptor.FACENET)
     analyzer.load()
     return analyzer
 
@@ -71,8 +83,10 @@ def identities(deepface_dir: Path) -> dict[str, list[str]]:
     return json.loads((deepface_dir / "identities.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def identity_results(analyzer: FaceAnalyzer, deepface_dir: Path, identities) -> dict[str, PhotoFaces]:
+@pytest.fixture(scope="module", params=list(Descriptor))
+def identity_results(request, deepface_dir: Path, identities) -> dict[str, PhotoFaces]:
+    """Every deepface photo analysed, with each descriptor."""
+    analyzer = models.face_analyzer(Settings.from_env().models_dir, descriptor=request.param)
     names = sorted({name for photos in identities.values() for name in photos})
     results = dict(analyzer.analyse((name, deepface_dir / name) for name in names))
     assert all(isinstance(result, PhotoFaces) for result in results.values())
@@ -109,15 +123,41 @@ def test_facenet_holds_the_fetched_weights(analyzer: FaceAnalyzer):
         np.testing.assert_array_equal(loaded, expected)
 
 
-def test_facenet_on_litert_gives_the_keras_networks_embeddings(
-    analyzer: FaceAnalyzer, deepface_dir: Path, identity_results
-):
+def test_facenet_on_litert_gives_the_keras_networks_embeddings(facenet_analyzer: FaceAnalyzer, deepface_dir: Path):
     """The converted FaceNet the analysis runs, against deepface's Keras FaceNet holding the fetched weights, on
     aligned faces of real photos: the same embeddings within float rounding."""
     keras_facenet = network_conversion.keras_facenet(models.verify_facenet_weights(Settings.from_env().models_dir))
-    crops = analyzer.aligned_crops(open_oriented(deepface_dir / "img1.jpg"), list(identity_results["img1.jpg"].faces))
+    image = open_oriented(deepface_dir / "img1.jpg")
+    crops = facenet_analyzer.aligned_crops(image, facenet_analyzer.detect(image))
     expected = keras_facenet(np.ascontiguousarray(crops[..., ::-1]), training=False).numpy()
-    np.testing.assert_allclose(analyzer.embed(crops), expected, atol=LITERT_TOLERANCE * np.abs(expected).max())
+    np.testing.assert_allclose(facenet_analyzer.embed(crops), expected, atol=LITERT_TOLERANCE * np.abs(expected).max())
+
+
+def test_dlib_resnet_on_litert_gives_dlibs_own_descriptors(analyzer: FaceAnalyzer, deepface_dir: Path):
+    """The converted ResNet the analysis runs, against dlib's own network (dlib-bin, the fetched weights file) on the
+    same chips of real faces, each plus its mirror image: the same descriptors, cosine at least DLIB_MIN_COSINE."""
+    import dlib
+
+    reference = dlib.face_recognition_model_v1(str(models.DLIB_RESNET.path(Settings.from_env().models_dir)))
+    chips = []
+    for name in ("img1.jpg", "couple.jpg", "img22.jpg", "selfie-many-people.jpg"):
+        image = open_oriented(deepface_dir / name)
+        chips.append(analyzer.descriptor_inputs(image, analyzer.detect(image), np.zeros(0)))
+    chips = np.concatenate(chips)
+    assert chips.shape[1:] == (150, 150, 3) and len(chips) >= 6
+    ours = analyzer.embed(chips)
+    theirs = np.array([np.add(reference.compute_face_descriptor(chip),
+                              reference.compute_face_descriptor(np.ascontiguousarray(chip[:, ::-1])))
+                       for chip in chips])  # fmt: skip
+    cosine = (ours * theirs).sum(axis=1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(theirs, axis=1)
+    assert cosine.min() >= DLIB_MIN_COSINE
+
+
+def test_the_descriptor_names_the_model_version(analyzer: FaceAnalyzer, facenet_analyzer: FaceAnalyzer):
+    """Embeddings record the descriptor that made them: a switch re-embeds and never mixes the two."""
+    assert "/dlib-resnet-" in analyzer.model_version and descriptor_of(analyzer.model_version) is Descriptor.DLIB
+    assert descriptor_of(facenet_analyzer.model_version) is Descriptor.FACENET
+    assert analyzer.model_version != facenet_analyzer.model_version
 
 
 @pytest.mark.parametrize("damage", ["missing", "truncated", "other source"])
@@ -203,7 +243,8 @@ def test_same_person_is_closer_than_different_people(identity_results, identitie
     assert auc >= MIN_AUC
 
 
-def test_several_faces_in_one_photo(analyzer: FaceAnalyzer, deepface_dir: Path):
+def test_several_faces_in_one_photo(facenet_analyzer: FaceAnalyzer, deepface_dir: Path):
+    analyzer = facenet_analyzer  # the reference's same-person distance is FaceNet's
     names = ("couple.jpg", "selfie-many-people.jpg")
     results = dict(analyzer.analyse([(name, deepface_dir / name) for name in names]))
     couple, selfie = results["couple.jpg"], results["selfie-many-people.jpg"]
@@ -252,8 +293,9 @@ def test_photos_without_faces(analyzer: FaceAnalyzer, tmp_path: Path, picture):
 
 @pytest.mark.parametrize("orientation, stored_turn", [(6, Image.Transpose.ROTATE_90), (8, Image.Transpose.ROTATE_270)])
 def test_boxes_are_in_the_oriented_frame(
-    analyzer: FaceAnalyzer, deepface_dir: Path, tmp_path: Path, orientation: int, stored_turn: Image.Transpose
+    facenet_analyzer: FaceAnalyzer, deepface_dir: Path, tmp_path: Path, orientation: int, stored_turn: Image.Transpose
 ):
+    analyzer = facenet_analyzer  # SAME_FACE_DISTANCE is in raw FaceNet units
     upright = open_oriented(deepface_dir / "couple.jpg")
     upright_path, turned_path = tmp_path / "upright.jpg", tmp_path / "turned.jpg"
     upright.save(upright_path, quality=95)
@@ -281,9 +323,10 @@ def test_boxes_are_in_the_oriented_frame(
 
 @pytest.mark.parametrize("name", ["couple.jpg", "selfie-many-people.jpg"])  # the selfie has a face on its edge
 def test_alignment_and_embedding_equal_deepfaces(
-    analyzer: FaceAnalyzer, deepface_dir: Path, name: str, monkeypatch: pytest.MonkeyPatch
+    facenet_analyzer: FaceAnalyzer, deepface_dir: Path, name: str, monkeypatch: pytest.MonkeyPatch
 ):
     """deepface's own extract_face, resize and FaceNet forward, given our boxes, give our crops and embeddings."""
+    analyzer = facenet_analyzer
     # deepface's own loader finds the same weights file where its home's layout has it (it never downloads then).
     monkeypatch.setenv("DEEPFACE_HOME", str(Settings.from_env().models_dir))
     import cv2

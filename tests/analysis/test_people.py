@@ -24,28 +24,31 @@ from photo_assets.analysis.people import (
 )
 from photo_assets.analysis.people.neighbours import neighbour_table
 from photo_assets.analysis.people.quality import quality_gate
+from photo_assets.analysis.people.thresholds import thresholds_for
 from photo_assets.storage import DataLayout, LabelLog
 from photo_assets.storage.people import load_index, save_index
 
-# Issue 10's floors, held on sets the method was not tuned on: cautious grouping (pairwise precision, BCubed recall,
-# no person mixing 3 identities), then the recall one click per suggestion buys, at the same precision.
-MIN_PAIRWISE_PRECISION = 0.98
-MIN_BCUBED_RECALL = 0.60
-MIN_RECALL_AFTER_CLICKS = 0.82
+# Floors held on sets the method was not tuned on (dlib's ResNet, the default descriptor): cautious grouping
+# (pairwise precision, BCubed recall, no person mixing 3 identities), then the recall one click per suggestion buys,
+# at the same precision. Measured: lfw_dev P 1.000, R 0.864, R after clicks 0.995; deepface 1.000, 0.973, 1.000.
+MIN_PAIRWISE_PRECISION = 0.99
+MIN_BCUBED_RECALL = 0.80
+MIN_RECALL_AFTER_CLICKS = 0.95
 # The survival scenarios start from this many lfw_dev faces and add the rest later.
 FIRST_IMPORT = 300
 
 
 def gate(faces: LabelledFaces, rows: np.ndarray, embeddings: np.ndarray | None = None) -> np.ndarray:
     vectors = faces.embeddings if embeddings is None else embeddings
-    return quality_gate(faces.size[rows], faces.size[rows], faces.eye_ratio[rows], faces.sharpness[rows], vectors[rows])
+    return quality_gate(faces.size[rows], faces.size[rows], faces.eye_ratio[rows], faces.sharpness[rows], vectors[rows],
+                        thresholds_for(faces.model).min_raw_norm)
 
 
 def run(faces: LabelledFaces, rows: np.ndarray, labels: LabelState, previous: pa.Table | None = None,
         embeddings: np.ndarray | None = None, index=None) -> PeopleResult:
     vectors = faces.embeddings if embeddings is None else embeddings
     return cluster_people(faces.face_ids[rows], faces.photo_ids[rows], vectors[rows], labels, previous, index,
-                          reasons=gate(faces, rows, embeddings))
+                          reasons=gate(faces, rows, embeddings), thresholds=thresholds_for(faces.model))
 
 
 def person_of(result: PeopleResult) -> dict[str, str | None]:
@@ -254,7 +257,7 @@ MIN_BLURRED_GATED, MAX_LABELLED_GATED = 0.9, 0.05
 
 def test_junk_faces_found_no_person(shared_dir: Path, tmp_path: Path):
     """Every face of real lfw_train photos (their background faces too) and of blurred, shrunk copies of some of
-    them, through detection, embedding and clustering: no person is made of junk faces."""
+    them, through detection, embedding and clustering: the copies are gated, and no person is made of junk faces."""
     from PIL import Image, ImageFilter
 
     from photo_assets.analysis.catalog import content_hash
@@ -269,7 +272,8 @@ def test_junk_faces_found_no_person(shared_dir: Path, tmp_path: Path):
             small.resize(image.size).save(tmp_path / f"blurred_{number}.jpg", quality=90)
         copies.append(tmp_path / f"blurred_{number}.jpg")
     rows = []
-    for photo_id, result in face_analyzer(Settings.from_env().models_dir).analyse(
+    analyzer = face_analyzer(Settings.from_env().models_dir)
+    for photo_id, result in analyzer.analyse(
         (content_hash(path), path) for path in [*photos, *copies]
     ):
         largest = max(range(len(result.faces)), key=lambda i: result.faces[i].width * result.faces[i].height,
@@ -281,7 +285,7 @@ def test_junk_faces_found_no_person(shared_dir: Path, tmp_path: Path):
     face_ids, photo_ids, found, embeddings, sharpness, junk = (np.array(column, dtype=object) for column in zip(*rows))
     embeddings = np.stack(embeddings).astype(np.float32)
     reasons = quality_gate([f.width for f in found], [f.height for f in found], [f.eye_ratio for f in found],
-                           sharpness.astype(np.float64), embeddings)
+                           sharpness.astype(np.float64), embeddings, thresholds_for(analyzer.model_version).min_raw_norm)
     junk = junk.astype(bool)
     copied = np.array([photo in {content_hash(path) for path in copies} for photo in photo_ids.tolist()], bool)
     gated = np.array([reason is not None for reason in reasons], bool)
@@ -290,15 +294,20 @@ def test_junk_faces_found_no_person(shared_dir: Path, tmp_path: Path):
           f"{gated[~junk].mean():.2f} of {(~junk).sum()} labelled faces")
     assert copied.sum() >= BLURRED_COPIES // 3  # the detector still finds faces in many copies
     assert gated[copied].mean() >= MIN_BLURRED_GATED and gated[~junk].mean() <= MAX_LABELLED_GATED
-    result = cluster_people(face_ids, photo_ids, embeddings, LabelState(), reasons=reasons)
+    result = cluster_people(face_ids, photo_ids, embeddings, LabelState(), reasons=reasons,
+                            thresholds=thresholds_for(analyzer.model_version))
     person = person_of(result)
-    junk_of_person: dict[str, int] = {}
-    for face_id, is_junk, reason in zip(face_ids.tolist(), junk.tolist(), reasons.tolist()):
+    # A background face may meet another of the same scene (the same bystander in two photos of one event, which a
+    # strong descriptor rightly groups); a person gathering background faces of different scenes is junk.
+    scene_of = {content_hash(path): path.parent.name for path in photos}
+    scenes_of_person: dict[str, set[str]] = {}
+    for face_id, photo_id, is_junk, reason in zip(face_ids.tolist(), photo_ids.tolist(), junk.tolist(),
+                                                  reasons.tolist()):
         if reason is not None:
             assert person[face_id] is None  # never founds or joins a person
         if is_junk and person[face_id] is not None:
-            junk_of_person[person[face_id]] = junk_of_person.get(person[face_id], 0) + 1
-    assert max(junk_of_person.values(), default=0) <= 1, junk_of_person
+            scenes_of_person.setdefault(person[face_id], set()).add(scene_of.get(photo_id, photo_id))
+    assert max(map(len, scenes_of_person.values()), default=0) <= 1, scenes_of_person
 
 
 def test_a_named_person_claims_a_close_unsorted_face(lfw, tmp_path: Path):
@@ -316,9 +325,11 @@ def test_a_named_person_claims_a_close_unsorted_face(lfw, tmp_path: Path):
     log.rename(named, "Alice", [face for face in faces if face != nearest])
     reasons = gate(lfw, rows)
     reasons[position[nearest]] = "blurred"
-    claimed = cluster_people(lfw.face_ids, lfw.photo_ids, lfw.embeddings, log.state(), first.faces, reasons=reasons)
+    claimed = cluster_people(lfw.face_ids, lfw.photo_ids, lfw.embeddings, log.state(), first.faces, reasons=reasons,
+                             thresholds=thresholds_for(lfw.model))
     assert person_of(claimed)[nearest] == named
-    unnamed = cluster_people(lfw.face_ids, lfw.photo_ids, lfw.embeddings, LabelState(), first.faces, reasons=reasons)
+    unnamed = cluster_people(lfw.face_ids, lfw.photo_ids, lfw.embeddings, LabelState(), first.faces, reasons=reasons,
+                             thresholds=thresholds_for(lfw.model))
     assert person_of(unnamed)[nearest] is None  # an unknown person never takes it
 
 

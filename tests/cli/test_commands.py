@@ -17,7 +17,6 @@ import pytest
 from devtools.services import CLI_COMMAND
 from devtools.services import photo_assets_cli as photo_assets_process
 from photo_assets.analysis.labels import LabelState
-from photo_assets.analysis.people import cluster_people
 from photo_assets.cli import main as photo_assets_cli
 from photo_assets.storage import DataLayout, LabelLog
 from photo_assets.storage.people import load_people_faces, save_people
@@ -75,8 +74,7 @@ def test_people_command_lists_renames_merges_moves_rejects_and_undoes(lfw, tmp_p
     assert state.forbidden()[members(result, biggest)[0]] == {biggest}
     edits = LabelLog(DataLayout(tmp_path).label_log).read().edits
     assert [edit.op for edit in edits] == ["rename", "merge", "move", "reject", "move", "undo"]
-    rerun = cluster_people(lfw.face_ids[:FIRST_IMPORT], lfw.photo_ids[:FIRST_IMPORT], lfw.embeddings[:FIRST_IMPORT],
-                           state, load_people_faces(DataLayout(tmp_path)))
+    rerun = run(lfw, np.arange(FIRST_IMPORT), state, load_people_faces(DataLayout(tmp_path)))
     assert person_of(rerun)[face] == state.seeds()[face]
     assert "Bob" in rerun.people["name"].to_pylist()
 

@@ -2,16 +2,18 @@
 that holds two people is the edit they cannot make (docs/analysis.md, People).
 
 1. Refinement: each face's unit vector moves towards its close neighbourhood,
-   v' = normalise(v + sum_j max(0, 1 - d2_j / REFINE_RADIUS) v_j) over its REFINE_NEIGHBOURS nearest faces of *other*
+   v' = normalise(v + sum_j max(0, 1 - d2_j / refine_radius) v_j) over its REFINE_NEIGHBOURS nearest faces of *other*
    photos (one step of neighbour averaging, like query expansion): two faces of one person that are each other's
    neighbours' neighbours come close. On the LFW training set (lfw_train) it lifts BCubed recall at pairwise precision
    >= 0.98 from 0.538 to 0.637. The neighbour table's candidates are then re-measured with v' (no second index).
 2. Founding: exact average linkage (the mean squared distance over all pairs of two groups, from the groups' vector
    sums) along the table's edges, merging in rounds of reciprocal nearest pairs (valid for average linkage, which is
-   reducible), below LINKAGE_THRESHOLD. Two groups holding faces of one photo (cannot-link: two faces in one photo
+   reducible), below the linkage threshold. Two groups holding faces of one photo (cannot-link: two faces in one photo
    are two people), seeds of two different people, or a face the user rejected from a person and that person's
    faces never merge.
 3. Claims: a named person takes an unsorted face when it is very close to that person's faces.
+4. Names find their faces: a named person takes a face of an unknown group when it is close to a face the user
+   confirmed for that person, and clearly closer than to any other named person's.
 """
 
 from __future__ import annotations
@@ -21,28 +23,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from photo_assets.analysis.people.neighbours import NeighbourTable
+from photo_assets.analysis.people.thresholds import Thresholds
 from photo_assets.analysis.people.vectors import normalise, sum_by
 
-# Refinement: 5 neighbours with weight 1 - d2 / 1.0. lfw_train, best BCubed recall at precision >= 0.98 with no
-# person of 3 identities: 3 / 5 / 8 / 10 neighbours 0.555 / 0.637 / 0.596 / 0.59; radius 0.8 / 1.0 / 1.2 at 5:
-# 0.601 / 0.637 / 0.633.
+# Refinement over 5 neighbours (the radius is the descriptor's: thresholds.py). lfw_train with FaceNet, best BCubed
+# recall at precision >= 0.98 with no person of 3 identities: 3 / 5 / 8 / 10 neighbours 0.555 / 0.637 / 0.596 / 0.59.
 REFINE_NEIGHBOURS = 5
-REFINE_RADIUS = 1.0
-# Founding threshold on the refined vectors' mean squared distance (refined distances are 4-5 x smaller than raw
-# ones). lfw_train P / R: 0.11 0.988 / 0.604, 0.12 0.987 / 0.620, 0.13 0.985 / 0.639, 0.14 0.974 / 0.651:
-# precision falls off a cliff past 0.13, so 0.12 keeps a margin above the 0.98 floor. lfw_dev and deepface,
-# never tuned on: precision 1.000, no person of 3 identities.
-LINKAGE_THRESHOLD = 0.12
 # A straggler joins a merging pair in the same round only when its mean squared distance to the new group stays
 # below threshold x this: at 100k generated faces rounds fall from 506 to 66 (26.6 s -> 7.0 s), and lfw_train's
 # result equals the exact (no-straggler) run's; at 1.0 precision drops to 0.982.
 STRAGGLER_FACTOR = 0.85
-# A named person claims an unsorted face whose nearest face of that person is within this squared distance (raw
-# unit vectors) and at least CLAIM_MARGIN nearer than any other person's. Every lfw_train identity named: 0.3 gives
-# 370 claims, none wrong; 0.4 638 claims, 4 wrong (precision 0.994); 0.5 896, 15 wrong. Founding on raw vectors
-# would need 0.54 for the same precision: this is stricter than founding.
-CLAIM_THRESHOLD = 0.40
-CLAIM_MARGIN = 0.10
 # Rows per block when gathering neighbour vectors (4096 x 20 x 128 x 4 bytes = 42 MB); pairs per block of linkage.
 BLOCK_ROWS = 4096
 LINKAGE_BLOCK = 65536
@@ -57,7 +47,7 @@ class Refined:
     squared: np.ndarray  # (faces, k) float32, inf where fewer
 
 
-def refine(vectors: np.ndarray, photo_codes: np.ndarray, table: NeighbourTable) -> Refined:
+def refine(vectors: np.ndarray, photo_codes: np.ndarray, table: NeighbourTable, radius: float) -> Refined:
     """One step of neighbour averaging over each face's nearest faces of other photos; the table re-measured."""
     refined = np.empty_like(vectors, dtype=np.float32)
     for start in range(0, len(vectors), BLOCK_ROWS):  # blocks bound the gathered (rows, k, 128) neighbour vectors
@@ -65,7 +55,7 @@ def refine(vectors: np.ndarray, photo_codes: np.ndarray, table: NeighbourTable) 
         squared = table.squared[start : start + BLOCK_ROWS, :REFINE_NEIGHBOURS]
         valid, safe = rows >= 0, np.maximum(rows, 0)
         other_photo = photo_codes[safe] != photo_codes[start : start + len(rows), None]
-        weight = (np.maximum(1.0 - squared / REFINE_RADIUS, 0.0) * valid * other_photo).astype(np.float32)
+        weight = (np.maximum(1.0 - squared / radius, 0.0) * valid * other_photo).astype(np.float32)
         refined[start : start + len(rows)] = vectors[start : start + len(rows)] + np.einsum(
             "ij,ijd->id", weight, vectors[safe]
         )
@@ -267,8 +257,8 @@ def found_groups(
     refined: Refined,
     photo_codes: np.ndarray,
     person: np.ndarray,
-    cannot_link: np.ndarray | None = None,
-    threshold: float = LINKAGE_THRESHOLD,
+    cannot_link: np.ndarray | None,
+    threshold: float,
 ) -> np.ndarray:
     """A group per face (the position of its first face). `person[i]` >= 0: the person the user placed face i in
     (groups of two people never merge); `cannot_link`: (pairs, 2) positions that must end in different groups, on
@@ -284,10 +274,10 @@ def found_groups(
 
 
 def claim_unsorted(
-    group: np.ndarray, vectors: np.ndarray, named_groups: np.ndarray, unsorted: np.ndarray
+    group: np.ndarray, vectors: np.ndarray, named_groups: np.ndarray, unsorted: np.ndarray, thresholds: Thresholds
 ) -> np.ndarray:
     """`group` with the unsorted faces (positions `unsorted`, group -1) a named group claims: its nearest face of that
-    group within CLAIM_THRESHOLD (squared, unit vectors) and CLAIM_MARGIN nearer than any other group's face."""
+    group within `thresholds.claim` (squared, unit vectors) and `claim_margin` nearer than any other group's face."""
     group = group.copy()
     placed = np.flatnonzero(group >= 0)
     if not len(unsorted) or not len(placed) or not len(named_groups):
@@ -300,6 +290,33 @@ def claim_unsorted(
         best = squared[np.arange(len(block)), nearest]
         best_group = group[placed][nearest]
         runner_up = np.where(group[placed][None, :] == best_group[:, None], np.inf, squared).min(axis=1)
-        claimed = np.isin(best_group, named_groups) & (best < CLAIM_THRESHOLD) & (runner_up - best >= CLAIM_MARGIN)
+        claimed = (np.isin(best_group, named_groups) & (best < thresholds.claim)
+                   & (runner_up - best >= thresholds.claim_margin))
         group[block[claimed]] = best_group[claimed]
     return group
+
+
+def nearest_named(
+    vectors: np.ndarray, candidates: np.ndarray, confirmed: np.ndarray, person_codes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each candidate face: the named person (code) whose confirmed faces hold its nearest one, that squared
+    distance, and the nearest distance to any other named person's confirmed faces (inf when there is none)."""
+    order = np.argsort(person_codes, kind="stable")  # each person's confirmed faces side by side
+    confirmed, person_codes = confirmed[order], person_codes[order]
+    codes, starts = np.unique(person_codes, return_index=True)
+    best_code = np.full(len(candidates), -1, np.int64)
+    best, runner_up = np.full(len(candidates), np.inf), np.full(len(candidates), np.inf)
+    if not len(candidates) or not len(confirmed):
+        return best_code, best, runner_up
+    per_block = max(1, 16_000_000 // len(confirmed))  # bounds a block's distances to 64 MB
+    for start in range(0, len(candidates), per_block):
+        block = candidates[start : start + per_block]
+        squared = np.maximum(2.0 - 2.0 * vectors[block] @ vectors[confirmed].T, 0.0)
+        per_person = np.minimum.reduceat(squared, starts, axis=1)
+        ranked = np.argsort(per_person, axis=1)
+        rows, chunk = np.arange(len(block)), slice(start, start + len(block))
+        best_code[chunk] = codes[ranked[:, 0]]
+        best[chunk] = per_person[rows, ranked[:, 0]]
+        if len(codes) > 1:
+            runner_up[chunk] = per_person[rows, ranked[:, 1]]
+    return best_code, best, runner_up

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from photo_assets.analysis.labels import LabelState
-from photo_assets.analysis.people.clustering import claim_unsorted, found_groups, refine
+from photo_assets.analysis.people.clustering import claim_unsorted, found_groups, nearest_named, refine
 from photo_assets.analysis.people.index import FaceIndex
 from photo_assets.analysis.people.naming import (
     UNKNOWN_NAME,
@@ -25,9 +25,11 @@ from photo_assets.analysis.people.naming import (
 )
 from photo_assets.analysis.people.neighbours import neighbour_table
 from photo_assets.analysis.people.suggestions import suggest
+from photo_assets.analysis.people.thresholds import DLIB, Thresholds
 from photo_assets.analysis.people.vectors import EMBEDDING_DIMS, normalise, sum_by
 
-ASSIGNED_BY_USER, ASSIGNED_BY_AUTO = "user", "auto"
+# Who put a face in its person: the user's edits, a name the user gave (its confirmed faces are close), or clustering.
+ASSIGNED_BY_USER, ASSIGNED_BY_NAME, ASSIGNED_BY_AUTO = "user", "name", "auto"
 
 FACE_SCHEMA = pa.schema(
     [
@@ -122,26 +124,56 @@ def _cannot_link(ids, word: _UserWord, active: np.ndarray, labels: LabelState, p
     return np.array(pairs, np.int64).reshape(-1, 2)
 
 
-def _group_faces(ids, photos, vectors, reasons, word: _UserWord, labels: LabelState, index, previous):
+def _group_faces(ids, photos, vectors, reasons, word: _UserWord, labels: LabelState, index, previous,
+                 thresholds: Thresholds):
     """A group per face (a face position; -1 for an unsorted face), the refined neighbourhood of the faces that took
     part, and those faces' positions and photo codes."""
     active = np.flatnonzero(np.array([reason is None for reason in reasons], bool) | (word.seeded >= 0))
     photo_codes = np.unique(photos[active].astype(str), return_inverse=True)[1]
     table = neighbour_table(ids[active], vectors[active], index)
-    refined = refine(vectors[active], photo_codes, table)
-    found = found_groups(refined, photo_codes, word.seeded[active], _cannot_link(ids, word, active, labels, previous))
+    refined = refine(vectors[active], photo_codes, table, thresholds.refine_radius)
+    found = found_groups(refined, photo_codes, word.seeded[active], _cannot_link(ids, word, active, labels, previous),
+                         thresholds.linkage)
     group = np.full(len(ids), -1, np.int64)
     group[active] = active[found]
     named_people = {code for code, person_id in enumerate(word.people) if labels.names.get(person_id)}
     named_groups = np.unique(group[[face for face in active.tolist() if word.seeded[face] in named_people]])
-    claimed = claim_unsorted(group, vectors, named_groups, np.flatnonzero(group < 0))
+    claimed = claim_unsorted(group, vectors, named_groups, np.flatnonzero(group < 0), thresholds)
     for face in np.flatnonzero(claimed != group):  # a face rejected from a person is never claimed by it
         banned = word.banned.get(int(face))
         if banned:  # only then the claiming group's people are worth a pass over every face
             seeded_there = word.seeded[group == claimed[face]]
             if banned & set(seeded_there[seeded_there >= 0].tolist()):
                 claimed[face] = -1
-    return claimed, refined, active, photo_codes, table
+    refined_vectors = np.zeros_like(vectors)
+    refined_vectors[active] = refined.vectors
+    by_name = (claimed != group) | _pull_by_name(claimed, refined_vectors, ids, word, named_people, labels, previous,
+                                                 thresholds)
+    return claimed, by_name, refined, active, photo_codes, table
+
+
+def _pull_by_name(group, vectors, ids, word: _UserWord, named_people: set[int], labels: LabelState, previous,
+                  thresholds: Thresholds) -> np.ndarray:
+    """Names find their faces: a face of an unknown group moves (in `group`) to the named person whose confirmed
+    faces hold its nearest one (refined vectors), within the name radius and the margin, never to a person it was rejected from or
+    said to be not the same as. Returns which faces moved."""
+    moved = np.zeros(len(group), bool)
+    confirmed = np.flatnonzero(np.isin(word.seeded, sorted(named_people)))
+    if thresholds.name_radius <= 0 or not len(confirmed):
+        return moved
+    named_groups = set(group[confirmed].tolist())
+    candidates = np.flatnonzero((group >= 0) & (word.seeded < 0) & ~np.isin(group, sorted(named_groups)))
+    code, best, runner_up = nearest_named(vectors, candidates, confirmed, word.seeded[confirmed])
+    near = (best < thresholds.name_radius) & (runner_up - best >= thresholds.name_margin)
+    group_of_person = {int(c): int(g) for c, g in zip(word.seeded[confirmed][::-1], group[confirmed][::-1])}
+    earlier = previous_members(previous)
+    for face, person in zip(candidates[near].tolist(), code[near].tolist()):
+        was = earlier.get(ids[face])
+        if person in word.banned.get(face, ()) or (was and labels.are_not_same(was, word.people[person])):
+            continue
+        group[face] = group_of_person[person]
+        moved[face] = True
+    return moved
 
 
 def _persons(ids, group, word: _UserWord, previous, labels: LabelState) -> np.ndarray:
@@ -178,10 +210,12 @@ def cluster_people(
     previous: pa.Table | None = None,
     index: FaceIndex | None = None,
     reasons: np.ndarray | None = None,
+    thresholds: Thresholds = DLIB,
 ) -> PeopleResult:
     """Every face gets a person, but unsorted faces (`reasons`, quality_gate's verdict; None: every face passes) and
     those the user said are not faces. `previous` is the last run's faces table, so unnamed groups keep their
-    numbers; `index` the last face index build (None: all brute force)."""
+    numbers; `index` the last face index build (None: all brute force); `thresholds` the embeddings' descriptor's
+    (thresholds.thresholds_for)."""
     face_ids = np.asarray(face_ids, dtype=object)
     photo_ids = np.asarray(photo_ids, dtype=object)
     vectors = normalise(np.asarray(embeddings, dtype=np.float32).reshape(len(face_ids), EMBEDDING_DIMS))
@@ -190,10 +224,11 @@ def cluster_people(
     keep = np.flatnonzero(~not_faces)
     ids, photos, kept_vectors, kept_reasons = face_ids[keep], photo_ids[keep], vectors[keep], reasons[keep]
     word = _user_word(ids, labels)
-    group, refined, active, photo_codes, table = _group_faces(ids, photos, kept_vectors, kept_reasons, word, labels,
-                                                              index, previous)
+    group, by_name, refined, active, photo_codes, table = _group_faces(ids, photos, kept_vectors, kept_reasons, word,
+                                                                       labels, index, previous, thresholds)
     person = _persons(ids, group, word, previous, labels)
-    faces, people = _tables(ids, photos, kept_vectors, person, word.seeded >= 0, kept_reasons,
+    assigned = np.where(word.seeded >= 0, ASSIGNED_BY_USER, np.where(by_name, ASSIGNED_BY_NAME, ASSIGNED_BY_AUTO))
+    faces, people = _tables(ids, photos, kept_vectors, person, assigned, kept_reasons,
                             face_ids[not_faces], photo_ids[not_faces], labels)
     suggestions = _suggestions(ids[active], person[active], refined, photo_codes, people, labels)
     return PeopleResult(faces, people, suggestions, table.indexed, table.fresh)
@@ -239,7 +274,7 @@ def _suggestions(active_ids, active_person, refined, photo_codes, people: pa.Tab
     )
 
 
-def _tables(ids, photos, vectors, person, by_user, reasons, rejected_ids, rejected_photos, labels):
+def _tables(ids, photos, vectors, person, assigned, reasons, rejected_ids, rejected_photos, labels):
     """The faces table (placed faces, then unsorted ones, then those that are not faces) and the people table."""
     placed = np.array([p is not None for p in person], bool)
     unsorted = ~placed
@@ -267,8 +302,8 @@ def _tables(ids, photos, vectors, person, by_user, reasons, rejected_ids, reject
             "person_id": pa.array([*person[placed].tolist(), *[None] * outside], pa.string()),
             "person_name": pa.array([*(shown[code] for code in person_of.tolist()), *[None] * outside], pa.string()),
             "assigned_by": pa.array(
-                [ASSIGNED_BY_USER if user else ASSIGNED_BY_AUTO for user in by_user[placed].tolist()]
-                + [ASSIGNED_BY_AUTO] * int(unsorted.sum()) + [ASSIGNED_BY_USER] * len(rejected_ids),
+                [*assigned[placed].tolist(), *[ASSIGNED_BY_AUTO] * int(unsorted.sum()),
+                 *[ASSIGNED_BY_USER] * len(rejected_ids)],
                 pa.string(),
             ),
             "distance": pa.array(np.r_[distance, np.full(outside, np.nan, np.float32)], pa.float32(), from_pandas=True),

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from photo_assets.analysis.people.thresholds import Thresholds
+
 # Reasons, in the order they are given when several tests fail.
 TOO_SMALL, BLURRED, PROFILE, UNSURE = "too_small", "blurred", "profile", "unsure"
 REASONS = (TOO_SMALL, BLURRED, PROFILE, UNSURE)
@@ -22,14 +24,6 @@ MIN_FACE_PIXELS = 40
 MIN_SHARPNESS = 5.0
 # Eye distance over box width: a frontal face is 0.4-0.5; only true profiles fall below 0.25 (4 more, 1 labelled).
 MIN_EYE_RATIO = 0.25
-# Length of the raw FaceNet-128 vector: a face with no identity in it embeds short, near the mean face (labelled 5th
-# percentile 10.9, background median 5.8). The test that matters: alone it removes the junk person (largest person
-# 48 -> 8 faces). Specific to these FaceNet weights: re-measure it with another model.
-MIN_RAW_NORM = 8.0
-# A person whose faces spread wider than this (mean root-mean-square distance of unit vectors to the person's other
-# faces) is implausible: real identities of lfw_train with 3+ photos spread 0.79 at the median and 1.20 at the 99th
-# percentile, while the persons the clustering finds stay under 0.83 on every shared set.
-MAX_PERSON_SPREAD = 1.2
 # Persons this small say too little about their spread or their faces' quality to be judged.
 MIN_JUDGED_FACES = 3
 
@@ -40,15 +34,16 @@ def quality_gate(
     eye_ratio: np.ndarray,
     sharpness: np.ndarray,
     raw_embeddings: np.ndarray,
+    min_raw_norm: float,
 ) -> np.ndarray:
     """The reason each face is kept out of people (one of REASONS), or None for a face that may found or join one.
-    Boxes in original (oriented) pixels; `raw_embeddings` as FaceNet returns them, before normalisation."""
+    Boxes in original (oriented) pixels; `raw_embeddings` as the descriptor returns them, before normalisation."""
     size = np.minimum(np.asarray(width, np.float64), np.asarray(height, np.float64))
     norm = np.linalg.norm(np.asarray(raw_embeddings, np.float64).reshape(len(size), -1), axis=1)
     reason = np.full(len(size), None, dtype=object)
     # Later tests overwrite earlier ones, so the first of REASONS that fails is the one given.
     for name, failed in (
-        (UNSURE, norm < MIN_RAW_NORM),
+        (UNSURE, norm < min_raw_norm),
         (PROFILE, np.asarray(eye_ratio, np.float64) < MIN_EYE_RATIO),
         (BLURRED, np.asarray(sharpness, np.float64) < MIN_SHARPNESS),
         (TOO_SMALL, size < MIN_FACE_PIXELS),
@@ -57,10 +52,12 @@ def quality_gate(
     return reason
 
 
-def implausible_persons(person_ids: np.ndarray, distances: np.ndarray, raw_norms: np.ndarray) -> dict[str, str]:
+def implausible_persons(
+    person_ids: np.ndarray, distances: np.ndarray, raw_norms: np.ndarray, thresholds: Thresholds
+) -> dict[str, str]:
     """Persons (3+ faces) that look like no real person, and why: faces mostly too unsure to recognise (the junk
     person of background faces: the previous method's largest lfw_train "person" had 194 of them, median norm under
-    MIN_RAW_NORM) or faces spread wider than real people's."""
+    the descriptor's min_raw_norm) or faces spread wider than real people's (its max_person_spread)."""
     found: dict[str, str] = {}
     people, person_of = np.unique(np.asarray(person_ids, dtype=str), return_inverse=True)
     order = np.argsort(person_of, kind="stable")
@@ -68,8 +65,9 @@ def implausible_persons(person_ids: np.ndarray, distances: np.ndarray, raw_norms
     for code in np.flatnonzero(np.diff(starts) >= MIN_JUDGED_FACES):
         person_id, members = str(people[code]), order[starts[code] : starts[code + 1]]
         norm, spread = float(np.median(raw_norms[members])), float(np.nanmean(distances[members]))
-        if norm < MIN_RAW_NORM:
-            found[person_id] = f"faces too unsure to recognise (median embedding norm {norm:.1f} < {MIN_RAW_NORM})"
-        elif spread > MAX_PERSON_SPREAD:
-            found[person_id] = f"faces spread too wide (mean distance {spread:.2f} > {MAX_PERSON_SPREAD})"
+        if norm < thresholds.min_raw_norm:
+            found[person_id] = (f"faces too unsure to recognise (median embedding norm {norm:.1f} < "
+                                f"{thresholds.min_raw_norm})")
+        elif spread > thresholds.max_person_spread:
+            found[person_id] = f"faces spread too wide (mean distance {spread:.2f} > {thresholds.max_person_spread})"
     return found
