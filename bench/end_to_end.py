@@ -159,13 +159,26 @@ def _tree_rss(root: int) -> int:
     return total
 
 
+def models_for(code: Path, work: Path, label: str) -> Path:
+    """A models folder the checkout at `code` accepts: this checkout's own, or for another ref, its setup step run
+    on a copy of the weights already fetched (another release converts other networks, and checks its manifest)."""
+    if code == PROJECT_DIR:
+        return (PROJECT_DIR / "models").resolve()
+    models = work / f"models_{label}"
+    shutil.copytree(PROJECT_DIR / "models", models, ignore=shutil.ignore_patterns("networks"))
+    env = dict(os.environ, PYTHONPATH=str(code), PHOTO_ASSETS_MODELS=str(models))
+    subprocess.run([sys.executable, "-m", "photo_assets.models", "fetch"], cwd=code, env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return models
+
+
 def run_pipeline(code: Path, library: Path, work: Path, label: str) -> dict:
     """A cold `photo-assets run` of the checkout at `code`: seconds, peak tree RSS, data folder, Dagster home."""
     home, data = work / f"dagster_home_{label}", work / f"data_{label}"
     home.mkdir()
     shutil.copy(PROJECT_DIR / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     env = dict(os.environ, PYTHONPATH=str(code), DAGSTER_HOME=str(home),
-               PHOTO_ASSETS_MODELS=str((PROJECT_DIR / "models").resolve()),
+               PHOTO_ASSETS_MODELS=str(models_for(code, work, label)),
                PHOTO_ASSETS_GEODATA=str(PROJECT_DIR / "geodata"))
     command = [sys.executable, "-m", "photo_assets.cli", "run", "--library", str(library), "--data", str(data)]
     start = time.perf_counter()

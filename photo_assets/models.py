@@ -38,6 +38,7 @@ from photo_assets.analysis.faces import (
     DetectorSettings,
     FaceAnalyzer,
     FaceNetworks,
+    model_version,
 )
 from photo_assets.storage import write_atomically
 
@@ -190,6 +191,15 @@ def _verified(models_dir: Path, manifest_mtime_ns: int) -> None:
     verify_networks(models_dir)
 
 
+def _descriptor_weights(descriptor: Descriptor) -> WeightsFile:
+    return {Descriptor.FACENET: FACENET, Descriptor.DLIB: DLIB_RESNET}[descriptor]
+
+
+def expected_model_version(detector: DetectorSettings, descriptor: Descriptor) -> str:
+    """The model version an analyser with these settings gives its faces (nothing loaded or verified)."""
+    return model_version(detector, descriptor, _descriptor_weights(descriptor).sha256)
+
+
 def face_analyzer(
     models_dir: Path, detector: DetectorSettings = DetectorSettings(), descriptor: Descriptor = Descriptor.DLIB
 ) -> FaceAnalyzer:
@@ -205,8 +215,8 @@ def face_analyzer(
         raise
     _verified(models_dir, manifest)
     settings.quiet_tensorflow()
-    weights = {Descriptor.FACENET: FACENET.sha256, Descriptor.DLIB: DLIB_RESNET.sha256}
-    return FaceAnalyzer(FaceNetworks(networks_dir(models_dir), weights[descriptor], descriptor), detector)
+    networks = FaceNetworks(networks_dir(models_dir), _descriptor_weights(descriptor).sha256, descriptor)
+    return FaceAnalyzer(networks, detector)
 
 
 def fetch_weights(models_dir: Path) -> list[Path]:

@@ -12,8 +12,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from photo_assets.analysis.contact_sheet import FaceTile, contact_sheet
+from photo_assets.analysis.descriptors import descriptor_of
 from photo_assets.analysis.labels import replay
-from photo_assets.analysis.people import build_index, cluster_people
+from photo_assets.analysis.people import ASSIGNED_BY_NAME, ASSIGNED_BY_USER, build_index, cluster_people
 from photo_assets.analysis.people.quality import implausible_persons, quality_gate
 from photo_assets.analysis.people.thresholds import Thresholds, thresholds_for
 from photo_assets.analysis.people.version import people_version
@@ -200,7 +201,10 @@ def person_clusters(photo_library: PhotoLibrary) -> dg.MaterializeResult:
         "largest_unknown_people": preview(unknown_people, ["person_id", "faces", "photos"]),
         "faces_from_index": result.indexed_faces,
         "faces_by_brute_force": result.fresh_faces,
-        "faces_by_user": int(pc.sum(pc.equal(result.faces["assigned_by"], "user")).as_py() or 0),
+        "faces_by_user": int(pc.sum(pc.equal(result.faces["assigned_by"], ASSIGNED_BY_USER)).as_py() or 0),
+        # Faces a name the user gave found (close to that person's confirmed faces), beyond what clustering did.
+        "faces_by_name": int(pc.sum(pc.equal(result.faces["assigned_by"], ASSIGNED_BY_NAME)).as_py() or 0),
+        "descriptor": str(descriptor_of(embeddings["model"][0].as_py())),
         "label_edits": len(label_reading.edits),
         "label_log_problems": dg.MetadataValue.json(label_reading.problems),
         "seconds": round(time.monotonic() - started, 2),

@@ -11,7 +11,7 @@ import click
 from photo_assets.assets.progress import listening
 from photo_assets.cli.options import current_settings, dagster_instance, data_option, library_option
 from photo_assets.cli.progress import ProgressDisplay
-from photo_assets.storage import DataLayout
+from photo_assets.storage import DataLayout, DataStore
 
 # The command prints one line per batch; Dagster's step-by-step log stays in the instance (and the UI).
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -78,6 +78,15 @@ def _batches_behind(instance, asset_keys, batches: list[str], layout: DataLayout
     return [batch for batch in batches if manifest_written(layout, batch) > oldest[batch]]
 
 
+def _batches_of_another_model(layout: DataLayout, batches: list[str], version: str) -> list[str]:
+    """Batches whose faces another model made (a descriptor switched, a detector setting changed): their faces are
+    made again; every label stays, since labels name faces by photo and box."""
+    from photo_assets.storage.layout import FACE_SCANS
+
+    store = DataStore(layout)
+    return [batch for batch in batches if (store.batch_versions(FACE_SCANS, batch) or {version}) != {version}]
+
+
 def _people_behind(instance) -> bool:
     """Faces newer than the people (an update that died or failed) or edits since the people were last made: people
     are recomputed even with no new batch."""
@@ -101,7 +110,7 @@ def run(without_faces: bool) -> int:
     from photo_assets.definitions import build_definitions
     from photo_assets.jobs import analyse_batch_job, catalog_batch_job, update_people_job, write_sidecars_job
     from photo_assets.partitions import photo_batches
-    from photo_assets.resources import PhotoLibrary
+    from photo_assets.resources import FaceModels, PhotoLibrary
     from photo_assets.sensors import plan_batches
     from photo_assets.storage.scanner import ScanCursor
 
@@ -128,6 +137,10 @@ def run(without_faces: bool) -> int:
         )
         if batch not in rerun
     ]
+    if not without_faces:
+        version = FaceModels(models_dir=str(config.models_dir), descriptor=config.face_descriptor).model_version()
+        rerun += [batch for batch in _batches_of_another_model(DataLayout(config.data_dir), sorted(known), version)
+                  if batch not in rerun]
     tags = {RUN_PID_TAG: str(os.getpid()), RUN_HOST_TAG: socket.gethostname()}
     failed = 0
     display = ProgressDisplay()

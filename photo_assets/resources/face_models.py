@@ -32,8 +32,15 @@ class FaceModels(dg.ConfigurableResource):
     detect_max_side: int = DEFAULTS.detect_max_side
     embed_batch_size: int = EMBED_BATCH_SIZE
 
+    def model_version(self) -> str:
+        """The version the faces step gives its rows with these settings, without loading any network."""
+        return models.expected_model_version(self._detector(), Descriptor(self.descriptor))
+
     def analyzer(self) -> FaceAnalyzer:
-        detector = DetectorSettings(
+        return models.face_analyzer(Path(self.models_dir), self._detector(), Descriptor(self.descriptor))
+
+    def _detector(self) -> DetectorSettings:
+        return DetectorSettings(
             min_face_size=self.min_face_size,
             threshold_pnet=self.threshold_pnet,
             threshold_rnet=self.threshold_rnet,
@@ -42,4 +49,3 @@ class FaceModels(dg.ConfigurableResource):
             min_confidence=self.min_confidence,
             detect_max_side=self.detect_max_side,
         )
-        return models.face_analyzer(Path(self.models_dir), detector, Descriptor(self.descriptor))

@@ -60,6 +60,13 @@ class DataStore:
         dataset = self.dataset(asset)
         return dataset.to_table(columns=columns) if dataset else None
 
+    def batch_versions(self, asset: str, batch_key: str) -> set[str] | None:
+        """The algorithm versions of a batch's rows (None when the batch has no file for the asset)."""
+        path = self.batch_path(asset, batch_key)
+        if not path.exists():
+            return None
+        return set(pq.read_table(path, columns=["version"])["version"].unique().to_pylist())
+
     def reusable(self, asset: str, photo_ids: list[str], version: str) -> pa.Table | None:
         """Rows already computed with this algorithm `version` for these photos (by content hash), in any batch,
         current or retired; each photo's rows come from one file only, so duplicates never double up."""

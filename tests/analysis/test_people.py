@@ -24,6 +24,7 @@ from photo_assets.analysis.people import (
 )
 from photo_assets.analysis.people.neighbours import neighbour_table
 from photo_assets.analysis.people.quality import quality_gate
+from photo_assets.analysis.people.suggestions import NAMED_FIRST_SCORE
 from photo_assets.analysis.people.thresholds import thresholds_for
 from photo_assets.storage import DataLayout, LabelLog
 from photo_assets.storage.people import load_index, save_index
@@ -357,3 +358,42 @@ def test_suggestions_respect_cannot_link_and_a_declined_pair_never_returns(lfw, 
         now_first = {person[face] for face in members(first, declined["person_id"])}
         now_second = {person[face] for face in members(first, declined["other_person_id"])}
         assert not (now_first & now_second) - {None}  # and clustering never puts them together either
+
+
+def test_a_name_finds_its_faces_in_unknown_groups_but_never_one_rejected_from_it(lfw, tmp_path: Path):
+    """With grouping so cautious that every face stays alone, a person the user named still takes the faces close to
+    the faces the user confirmed (assigned by "name"); a face rejected from that person stays out."""
+    rows = np.arange(len(lfw.face_ids))
+    lonely = dataclasses.replace(thresholds_for(lfw.model), linkage=1e-9)
+    identity = next(who for who in sorted(set(lfw.truth.tolist())) if (lfw.truth == who).sum() >= 5)
+    faces = lfw.face_ids[lfw.truth == identity].tolist()
+    log = LabelLog(DataLayout(tmp_path).label_log)
+    confirmed = log.move(faces[0], "111111", "Alice")
+    for face in faces[1:3]:
+        log.move(face, confirmed.args["person_id"])
+    result = cluster_people(lfw.face_ids, lfw.photo_ids, lfw.embeddings, log.state(), reasons=gate(lfw, rows),
+                            thresholds=lonely)
+    by = dict(zip(result.faces["face_id"].to_pylist(), result.faces["assigned_by"].to_pylist()))
+    found = [face for face in faces[3:] if person_of(result)[face] == "111111"]
+    assert found and all(by[face] == "name" for face in found)
+    others = [face for face, who in zip(lfw.face_ids.tolist(), lfw.truth.tolist()) if who != identity]
+    assert not [face for face in others if person_of(result)[face] == "111111"]  # nobody else's face
+    log.reject(found[0], "111111", RejectReason.NOT_THIS_PERSON)
+    again = cluster_people(lfw.face_ids, lfw.photo_ids, lfw.embeddings, log.state(), result.faces,
+                           reasons=gate(lfw, rows), thresholds=lonely)
+    assert person_of(again)[found[0]] != "111111"
+
+
+def test_suggestions_ask_about_named_people_first(lfw, tmp_path: Path):
+    """"Is this Alice?" comes before any pair of two unknown people, when it is a plausible pair."""
+    rows = np.arange(len(lfw.face_ids))
+    first = run(lfw, rows, LabelState())
+    log = LabelLog(DataLayout(tmp_path).label_log)
+    for number, person in enumerate(first.people["person_id"].to_pylist()[:20]):
+        log.rename(person, f"Person {number}", members(first, person))
+    again = run(lfw, rows, log.state(), previous=first.faces)
+    named = set(log.state().names)
+    kinds = [(row["person_id"] in named or row["other_person_id"] in named, row["distance"])
+             for row in again.suggestions.sort_by("rank").to_pylist()]
+    asked_first = [kind for kind in kinds if kind[0] and kind[1] < NAMED_FIRST_SCORE]
+    assert asked_first and kinds[: len(asked_first)] == asked_first

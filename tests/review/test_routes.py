@@ -82,6 +82,7 @@ def test_the_api_reads_the_view_and_edits_through_the_service(client: TestClient
     person = client.get("/api/people/222222").json()
     assert [f["face_id"] for f in person["face_list"]] == [BOB_FACE]
     assert client.get("/api/suggestions").json()["suggestions"][0]["other_name"] == "Bob"
+    assert "Is this Bob?" in client.get("/suggestions").text
     assert [f["face_id"] for f in client.get("/api/unsorted").json()["blurred"]] == [UNSORTED_FACE]
     approved = post_edit(client, {"op": "approve", "face": ALICE_FACES[0]})
     assert approved.json()["op"] == "approve" and approved.json()["args"]["person_id"] == "111111"

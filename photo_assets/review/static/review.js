@@ -210,8 +210,11 @@ if (page === "suggestions") {
       return;
     }
     if (answer === "yes") {
-      // The smaller person is folded into the larger one (its name, if any, carries over when the other has none).
-      const [source, target] = Number(pair.dataset.otherFaces) > Number(pair.dataset.personFaces) ? [a, b] : [b, a];
+      // "Is this Alice?": the unknown person is folded into the named one; else the smaller into the larger (its
+      // name, if any, carries over when the other has none).
+      const otherFirst = pair.dataset.otherNamed === "1" ||
+        (pair.dataset.personNamed !== "1" && Number(pair.dataset.otherFaces) > Number(pair.dataset.personFaces));
+      const [source, target] = otherFirst ? [a, b] : [b, a];
       run([{ op: "merge", person: source, target }], "Merged: the same person");
     } else {
       run([{ op: "not_same", person: a, target: b }], "Noted: two different people");
