@@ -19,6 +19,7 @@ import colorsys
 import math
 import operator
 import resource
+import sys
 import tempfile
 import time
 import warnings
@@ -29,8 +30,10 @@ from pathlib import Path
 import numpy as np
 import shapely
 from PIL import Image
-from synthetic import exif_with_thumbnail  # bench/synthetic.py, beside this script
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools, when run as a script
+
+from devtools.synthetic import exif_with_thumbnail  # noqa: E402
 from photo_assets.analysis.colours import (
     DECODE_MIN_SIDE,
     MIN_SHARE,

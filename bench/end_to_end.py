@@ -37,9 +37,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the runs' TensorFlow, and 
 import numpy as np  # noqa: E402
 from PIL import Image, TiffImagePlugin  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools, when run as a script
 from faces import DEEPFACE_DIR, _background, paste_portraits  # noqa: E402
-from synthetic import exif_with_thumbnail  # noqa: E402
+
+from devtools.synthetic import exif_with_thumbnail  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 SIZE = (4000, 3000)
