@@ -152,8 +152,33 @@ def write_sidecar(target: Path, tags: PhotoTags, beside_photo: bool) -> str:
     return WRITTEN
 
 
+def _remove_departed(photo_library: PhotoLibrary, previous: pa.Table | None, written: set[str]) -> int:
+    """Sidecars of the mirror tree this batch wrote before for files that have left that path (deleted, or moved:
+    the new path gets a sidecar of its own from its batch): removed, with folders left empty, so the mirror follows
+    the library. Sidecars beside the photos (in the library) are never removed."""
+    if previous is None or photo_library.xmp_beside_photos:
+        return 0
+    mirror, library = photo_library.layout.xmp_sidecars, Path(photo_library.library_dir)
+    removed = 0
+    for sidecar in sorted(set(previous["sidecar"].to_pylist()) - written):
+        path = Path(sidecar)
+        if not path.is_relative_to(mirror) or not path.name.endswith(XMP_SUFFIX):
+            continue
+        photo = library / str(path.relative_to(mirror))[: -len(XMP_SUFFIX)]
+        if photo.exists() or not path.exists():
+            continue
+        path.unlink()
+        removed += 1
+        for folder in path.parents:
+            if folder == mirror or not folder.is_relative_to(mirror) or any(folder.iterdir()):
+                break
+            folder.rmdir()
+    return removed
+
+
 def _sidecar_batch(photo_library: PhotoLibrary, batch_key: str) -> BatchOutcome:
     store = photo_library.store()
+    previous = _read_batch_or_none(store, XMP_SIDECAR_LOG, batch_key)
     catalog = store.read_batch(PHOTOS, batch_key)
     catalog = catalog.filter(pc.is_null(catalog["error"]))
     _, entries = photo_library.manifest(batch_key)
@@ -187,6 +212,7 @@ def _sidecar_batch(photo_library: PhotoLibrary, batch_key: str) -> BatchOutcome:
             row |= {"status": FAILED, "error": f"cannot write {display_path(str(target))}: {error.strerror or error}"}
         rows.append(row)
     table = pa.Table.from_pylist(rows, schema=LOG_SCHEMA)
+    removed = _remove_departed(photo_library, previous, set(table["sidecar"].to_pylist()))
     path = store.write_batch(XMP_SIDECAR_LOG, batch_key, table)
     statuses = table["status"].to_pylist()
     failed = statuses.count(FAILED)
@@ -196,6 +222,7 @@ def _sidecar_batch(photo_library: PhotoLibrary, batch_key: str) -> BatchOutcome:
         "sidecars_written": statuses.count(WRITTEN),
         "sidecars_unchanged": statuses.count(UNCHANGED),
         "errors": failed,
+        "sidecars_removed": removed,  # of photos deleted or moved away since the batch's last sidecars
         "photos_with_face_regions": len(faces),
         "beside_photos": photo_library.xmp_beside_photos,
         "preview": preview(table.filter(pc.equal(table["status"], FAILED)) if failed else table,

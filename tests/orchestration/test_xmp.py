@@ -18,7 +18,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from devtools.library import copy_portraits
+from devtools.library import copy_portraits, make_library
 from devtools.services import photo_assets_cli, photo_assets_run
 from photo_assets.analysis.xmp import FaceRegion, MalformedSidecar, PhotoTags, gps_coordinate, merge_sidecar
 from photo_assets.assets.people import person_clusters
@@ -432,3 +432,26 @@ def test_kill_9_during_the_write_leaves_the_old_sidecar_whole(tmp_path: Path):
     (read,) = exiftool(target)
     assert (read["XMP-xmp:Rating"], as_list(read["XMP-iptcExt:PersonInImage"])) == (3, ["Alice"])
     assert sorted(path.name for path in target.parent.iterdir() if not path.name.startswith(".")) == ["photo.jpg.xmp"]
+
+
+@pytest.mark.slow  # two `photo-assets run`s
+def test_the_mirror_follows_the_library_when_photos_are_moved_or_deleted(tmp_path: Path):
+    """A photo moved to another folder takes its sidecar along (the old one is removed, the new path gets one); a
+    deleted photo's sidecar goes, and so does a folder the mirror no longer needs. Every other sidecar stays."""
+    library, data, home = tmp_path / "library", tmp_path / "data", tmp_path / "home"
+    make_library(library, 3, folder="2024")
+    make_library(library, 2, folder="old")
+    assert photo_assets_run(library, data, home).returncode == 0
+    mirror = DataLayout(data).xmp_sidecars
+    before = sorted(str(path.relative_to(mirror)) for path in mirror.rglob("*.xmp"))
+    assert before == ["2024/photo_000.jpg.xmp", "2024/photo_001.jpg.xmp", "2024/photo_002.jpg.xmp",
+                      "old/photo_000.jpg.xmp", "old/photo_001.jpg.xmp"]  # fmt: skip
+    (library / "2025").mkdir()
+    (library / "2024" / "photo_001.jpg").rename(library / "2025" / "moved.jpg")
+    (library / "2024" / "photo_002.jpg").unlink()
+    shutil.rmtree(library / "old")
+    result = photo_assets_run(library, data, home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = sorted(str(path.relative_to(mirror)) for path in mirror.rglob("*.xmp"))
+    assert after == ["2024/photo_000.jpg.xmp", "2025/moved.jpg.xmp"]
+    assert not (mirror / "old").exists()
