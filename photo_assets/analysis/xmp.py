@@ -9,11 +9,12 @@ input gives byte-identical output (fixed property order, fixed number formats, f
 re-materializing rewrites nothing that changed. exiftool is used only by the tests, as an independent reader.
 
 What we own, and replace on every write (dropping it when we have nothing to say):
-- `mwg-rs:Regions` (MWG regions: `AppliedToDimensions` of the oriented photo, one `Type=Face` region per face
+- `mwg-rs:Regions` (MWG regions: `AppliedToDimensions` of the photo as stored, one `Type=Face` region per face
   given, with `Name` (a face without a name, which callers pass only when asked to, gets none) and an `Area` of
-  normalized centre x, y and w, h),
+  normalized centre x, y and w, h, in the stored photo's frame: readers apply the EXIF orientation to regions, as
+  the MWG guidelines say),
 - `MP:RegionInfo` (Microsoft People Tags: `MPRI:Regions` of `MPReg:PersonDisplayName` and `MPReg:Rectangle`
-  "x, y, w, h", top-left corner, normalized),
+  "x, y, w, h", top-left corner, normalized, in the same frame),
 - `Iptc4xmpExt:PersonInImage`, `photoshop:Country`, `photoshop:City`, `Iptc4xmpCore:CountryCode`,
   `exif:GPSLatitude`, `exif:GPSLongitude` (XMP's "DDD,MM.mmmmmmN" form).
 Keywords are shared with the user, so there we own entries, not the property: `lr:hierarchicalSubject` entries under
@@ -98,6 +99,25 @@ class PhotoTags:
     city: str | None = None
     latitude: float | None = None
     longitude: float | None = None
+    orientation: int = 1  # the photo's EXIF orientation: regions are written in the stored (unrotated) frame
+
+
+# A normalized top-left rectangle (x, y, w, h) of the oriented photo, in the stored photo's frame, per EXIF
+# orientation: MWG regions (and Microsoft People Tags, as digiKam, Immich and PhotoPrism read them) are relative to the
+# image as stored, and readers apply the orientation to them. Orientations 6 and 8 undo each other; the others undo
+# themselves.
+TO_STORED_FRAME = {
+    1: lambda x, y, w, h: (x, y, w, h),
+    2: lambda x, y, w, h: (1 - x - w, y, w, h),
+    3: lambda x, y, w, h: (1 - x - w, 1 - y - h, w, h),
+    4: lambda x, y, w, h: (x, 1 - y - h, w, h),
+    5: lambda x, y, w, h: (y, x, h, w),
+    6: lambda x, y, w, h: (y, 1 - x - w, h, w),
+    7: lambda x, y, w, h: (1 - y - h, 1 - x - w, h, w),
+    8: lambda x, y, w, h: (1 - y - h, x, h, w),
+}
+# Orientations that turn the photo a quarter: its stored width is its oriented height.
+QUARTER_TURNS = {5, 6, 7, 8}
 
 
 def _clean(text: str) -> str:
@@ -177,8 +197,9 @@ def _owned_properties(tags: PhotoTags) -> list[ET.Element]:
     if faces and tags.width > 0 and tags.height > 0:
         regions = _resource(holder, MWG_RS, "Regions")
         dimensions = _resource(regions, MWG_RS, "AppliedToDimensions")
-        _simple(dimensions, ST_DIM, "w", str(int(tags.width)))
-        _simple(dimensions, ST_DIM, "h", str(int(tags.height)))
+        stored = (tags.height, tags.width) if tags.orientation in QUARTER_TURNS else (tags.width, tags.height)
+        _simple(dimensions, ST_DIM, "w", str(int(stored[0])))
+        _simple(dimensions, ST_DIM, "h", str(int(stored[1])))
         _simple(dimensions, ST_DIM, "unit", "pixel")
         region_bag = ET.SubElement(ET.SubElement(regions, _q(MWG_RS, "RegionList")), _q(RDF, "Bag"))
         people_bag = None
@@ -187,8 +208,9 @@ def _owned_properties(tags: PhotoTags) -> list[ET.Element]:
             people_bag = ET.SubElement(ET.SubElement(info, _q(MPRI, "Regions")), _q(RDF, "Bag"))
         for face in faces:
             name = _clean(face.name)
-            left, top = face.x / tags.width, face.y / tags.height
-            width, height = face.width / tags.width, face.height / tags.height
+            left, top, width, height = TO_STORED_FRAME.get(tags.orientation, TO_STORED_FRAME[1])(
+                face.x / tags.width, face.y / tags.height, face.width / tags.width, face.height / tags.height
+            )
             region = ET.SubElement(region_bag, _q(RDF, "li"), {_q(RDF, "parseType"): "Resource"})
             area = _resource(region, MWG_RS, "Area")
             for axis, value in (("x", left + width / 2), ("y", top + height / 2), ("w", width), ("h", height)):

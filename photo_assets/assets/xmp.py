@@ -36,7 +36,8 @@ from photo_assets.storage import DataLayout, DataStore, write_atomically
 from photo_assets.storage.layout import XMP_SIDECAR_LOG, XMP_SUFFIX
 from photo_assets.storage.people import load_people, load_people_faces
 
-XMP_VERSION = "xmp-v1-mwg-mp-iptc-lr"
+# v2: regions in the stored photo's frame (readers apply the orientation), not the oriented one.
+XMP_VERSION = "xmp-v2-mwg-mp-stored-frame"
 # Colours worth a keyword: the photo's largest ones, each at least this share of it.
 COLOUR_KEYWORD_MIN_SHARE = 0.15
 COLOUR_KEYWORDS = 3
@@ -201,6 +202,7 @@ def _sidecar_batch(photo_library: PhotoLibrary, batch_key: str) -> BatchOutcome:
             city=place.get("city"),
             latitude=photo["latitude"],
             longitude=photo["longitude"] if photo["latitude"] is not None else None,
+            orientation=photo["orientation"] or 1,
         )
         row = {"photo_id": photo["photo_id"], "path": photo["path"], "sidecar": display_path(str(target)),
                "version": XMP_VERSION}

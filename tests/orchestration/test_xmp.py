@@ -102,6 +102,37 @@ def test_a_new_sidecar_holds_regions_people_keywords_place_and_gps(tmp_path: Pat
     assert read["XMP-exif:GPSLongitude"] == pytest.approx(-2.3522, abs=1e-7)
 
 
+STORED_SIZE, STORED_BOX = (400, 300), (50, 60, 100, 40)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_regions_are_written_in_the_stored_frame_for_every_orientation(tmp_path: Path, orientation: int):
+    """A face found in the oriented photo lands, as exiftool reads the sidecar, on the same pixels of the photo as
+    stored (MWG: readers apply the orientation to regions). The photo: a white box on black, stored at STORED_BOX."""
+    from PIL import Image, ImageOps
+
+    stored = Image.new("RGB", STORED_SIZE)
+    x, y, w, h = STORED_BOX
+    stored.paste((255, 255, 255), (x, y, x + w, y + h))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored.info["exif"] = exif.tobytes()
+    stored.getexif()[0x0112] = orientation
+    shown = ImageOps.exif_transpose(stored)
+    left, top, right, bottom = shown.getbbox()
+    tags = PhotoTags(width=shown.width, height=shown.height, orientation=orientation,
+                     faces=[FaceRegion("Alice", left, top, right - left, bottom - top)])
+    path = tmp_path / "photo.jpg.xmp"
+    path.write_bytes(merge_sidecar(tags))
+    (read,) = exiftool(path)
+    assert read["XMP-mwg-rs:RegionInfo"]["AppliedToDimensions"] == {"W": 400, "H": 300, "Unit": "pixel"}
+    rectangle = [float(value) for value in read["XMP-MP:RegionInfoMP"]["Regions"][0]["Rectangle"].split(",")]
+    in_pixels = [rectangle[0] * 400, rectangle[1] * 300, rectangle[2] * 400, rectangle[3] * 300]
+    assert in_pixels == pytest.approx(STORED_BOX, abs=1e-3)
+    area = read["XMP-mwg-rs:RegionInfo"]["RegionList"][0]["Area"]
+    assert (area["X"] * 400, area["Y"] * 300) == pytest.approx((x + w / 2, y + h / 2), abs=1e-3)
+
+
 def test_gps_coordinates_use_xmps_degrees_and_decimal_minutes():
     assert gps_coordinate(48.8566, "N", "S") == "48,51.396000N"
     assert gps_coordinate(-2.3522, "E", "W") == "2,21.132000W"
