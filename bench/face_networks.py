@@ -61,7 +61,7 @@ def main() -> None:
     from photo_assets import network_conversion
     from photo_assets.analysis import faces as faces_module
     from photo_assets.analysis.images import open_oriented
-    from photo_assets.models import face_analyzer, facenet_weights_path
+    from photo_assets.models import FACENET, face_analyzer
     from photo_assets.settings import Settings
 
     models_dir = Settings.from_env().models_dir
@@ -110,7 +110,7 @@ def main() -> None:
     crops = np.concatenate([analyzer.aligned_crops(open_oriented(path), faces) for path, faces in found if faces])
     crops = np.resize(crops, (args.faces, *crops.shape[1:]))  # repeated up to --faces
     batches = np.array_split(crops, max(1, len(crops) // faces_module.EMBED_BATCH_SIZE))
-    keras_facenet = network_conversion.keras_facenet(facenet_weights_path(models_dir))
+    keras_facenet = network_conversion.keras_facenet(FACENET.path(models_dir))
     embedding = {
         "Keras": per_call_ms(lambda batch: keras_facenet(batch[..., ::-1], training=False), batches),
         "LiteRT": per_call_ms(analyzer.embed, batches),

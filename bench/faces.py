@@ -229,7 +229,7 @@ def run_deepface(sets: dict[str, list[str]]) -> dict:
 
     models_dir = Settings.from_env().models_dir
     os.environ["DEEPFACE_HOME"] = str(models_dir)  # deepface's own loader finds the verified file there
-    models.verify_facenet_weights(models_dir)
+    models.verify_weights(models_dir, models.FACENET)
     start = time.perf_counter()
     from deepface import DeepFace
 

@@ -119,14 +119,6 @@ def verify_weights(models_dir: Path, weights: WeightsFile) -> Path:
     return path
 
 
-def facenet_weights_path(models_dir: Path) -> Path:
-    return FACENET.path(models_dir)
-
-
-def verify_facenet_weights(models_dir: Path) -> Path:
-    return verify_weights(models_dir, FACENET)
-
-
 def networks_dir(models_dir: Path) -> Path:
     return Path(models_dir) / NETWORKS_DIR
 

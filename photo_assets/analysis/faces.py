@@ -387,7 +387,8 @@ class FaceAnalyzer:
         _cascade(self.networks)
 
     def _network(self) -> _LiteNetwork:
-        return _descriptor_network(self.networks.path("dlib_resnet" if self.descriptor is Descriptor.DLIB else "facenet"))
+        network = "dlib_resnet" if self.descriptor is Descriptor.DLIB else "facenet"
+        return _descriptor_network(self.networks.path(network))
 
     def detect(self, image: Image.Image, full_size: tuple[int, int] | None = None) -> list[Face]:
         """Faces of an oriented RGB photo above `min_confidence`, most confident first, in the photo's pixels.

@@ -128,7 +128,8 @@ def _checks(detections: pa.Table, embeddings: pa.Table, sizes: dict) -> list[dg.
         dg.AssetSpec(FACE_EMBEDDINGS, deps=[FACE_DETECTIONS], group_name=FACES_GROUP,
                      kinds={"tensorflow", "parquet"}, code_version=DEFAULT_MODEL_VERSION,
                      automation_condition=dg.AutomationCondition.eager(),
-                     description="The people descriptor of each face (dlib's ResNet, or FaceNet-128), with the model version."),
+                     description="The people descriptor of each face (dlib's ResNet, or FaceNet-128), with the "
+                                 "model version."),
     ],
     check_specs=[
         dg.AssetCheckSpec(CHECK_FINITE, asset=FACE_EMBEDDINGS),

@@ -216,7 +216,7 @@ def unsorted(as_json: bool) -> int:
     view = _view()
     groups = view.unsorted()
     if as_json:
-        emit_json([{"reason": reason, **view.face_json(face.face_id), "path": view.photo_path(face.photo_id, None)}
+        emit_json([{"reason": reason, **view.face_json(face.face_id)}
                    for reason, faces in groups.items() for face in faces])
         return 0
     for reason, faces in groups.items():

@@ -11,14 +11,15 @@ written long ago; several requests map to one kind, e.g. `approve` is a `move` t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 
 from photo_assets.analysis.labels import LabelEdit
 
 # Short enough to type, long enough to be unique among a library's faces.
 FACE_PREFIX_MIN = 6
-FACE_ID_PATTERN = re.compile(rf"^[0-9a-f]{{{FACE_PREFIX_MIN},64}}$")
+FACE_ID_CHARACTERS = rf"[0-9a-f]{{{FACE_PREFIX_MIN},64}}"
+FACE_ID_PATTERN = re.compile(rf"^{FACE_ID_CHARACTERS}$")
 # A longer "name" is a paste gone wrong.
 NAME_MAX = 200
 UNKNOWN_PATTERN = re.compile(r"^\s*unknown person\s+(\d+)\s*$", re.IGNORECASE)
@@ -45,6 +46,10 @@ class EditRequest:
     name: str = ""
     target: str = ""
     face: str = ""
+
+
+# The text fields of a request, each a person, a name or a face as the user typed it.
+TEXT_FIELDS = tuple(field.name for field in fields(EditRequest) if field.name != "op")
 
 
 @dataclass(frozen=True)

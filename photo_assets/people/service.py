@@ -17,6 +17,7 @@ from photo_assets.people.edits import (
     FACE_ID_PATTERN,
     FACE_PREFIX_MIN,
     NAME_MAX,
+    TEXT_FIELDS,
     UNKNOWN_PATTERN,
     EditOp,
     EditRequest,
@@ -94,7 +95,7 @@ class PeopleService:
 
     def apply(self, request: EditRequest) -> EditResult:
         """Validate one edit and append it to the label log; a PeopleError says why nothing was written."""
-        for field_name in ("person", "name", "target", "face"):
+        for field_name in TEXT_FIELDS:
             if len(getattr(request, field_name)) > NAME_MAX:
                 raise PeopleError(f"{field_name!r} is longer than {NAME_MAX} characters")
         with self._edit_lock:

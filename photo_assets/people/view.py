@@ -168,10 +168,10 @@ class PeopleView:
     def names(self) -> list[str]:
         return sorted({p.name for p in self.people.values() if p.named}, key=str.casefold)
 
-    def photo_path(self, photo_id: str, missing: str | None = "") -> str | None:
-        """The photo's path in the library; `missing` (default: the photo id) for a photo no longer catalogued."""
+    def photo_path(self, photo_id: str) -> str:
+        """The photo's path in the library, or its id for a photo no longer catalogued."""
         photo = self.photos.get(photo_id)
-        return photo.path if photo else (photo_id if missing == "" else missing)
+        return photo.path if photo else photo_id
 
     # -- as JSON: the review API's and `photo-assets people --json`'s rows ------------------------------------------
 

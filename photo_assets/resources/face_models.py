@@ -21,7 +21,8 @@ class FaceModels(dg.ConfigurableResource):
     models_dir: str = str(settings.DEFAULT_MODELS)
     descriptor: str = Field(
         default=settings.DEFAULT_FACE_DESCRIPTOR,
-        description=f"The descriptor people are grouped by: dlib (default) or facenet (${settings.FACE_DESCRIPTOR_ENV}).",
+        description="The descriptor people are grouped by: dlib (default) or facenet "
+        f"(${settings.FACE_DESCRIPTOR_ENV}).",
     )
     min_face_size: int = DEFAULTS.min_face_size
     threshold_pnet: float = DEFAULTS.threshold_pnet

@@ -12,11 +12,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from photo_assets.people import EditOp, EditRequest, EditResult, NotFound, NothingToUndo, PeopleError
+from photo_assets.people.edits import TEXT_FIELDS
 from photo_assets.review.images import ImageNotFound
 
 IMAGE_CACHE_CONTROL = "private, max-age=86400"  # ids are content hashes: an image never changes under its URL
-EDIT_FIELDS = ("person", "name", "target", "face")
-FACE_ID = r"[0-9a-f]{6,64}"
 
 
 class BadRequest(ValueError):
@@ -46,7 +45,8 @@ async def api_suggestions(request: Request):
 
 async def api_unsorted(request: Request):
     view = request.app.state.review.service.view()
-    return JSONResponse({reason: [view.face_json(f.face_id) for f in faces] for reason, faces in view.unsorted().items()})
+    groups = view.unsorted()
+    return JSONResponse({reason: [view.face_json(face.face_id) for face in faces] for reason, faces in groups.items()})
 
 
 # -- editing ---------------------------------------------------------------------------------------------------------
@@ -60,7 +60,7 @@ def edit_request(body: Any) -> EditRequest:
     if op not in set(EditOp):
         raise BadRequest(f"unknown op {op!r}: one of {', '.join(EditOp)}")
     fields = {}
-    for name in EDIT_FIELDS:
+    for name in TEXT_FIELDS:
         value = body.get(name) or ""
         if not isinstance(value, str):
             raise BadRequest(f"{name!r} must be a string")

@@ -22,6 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from photo_assets.people import PeopleService
+from photo_assets.people.edits import FACE_ID_CHARACTERS
 from photo_assets.review import api, pages
 from photo_assets.review.images import ImageCache
 from photo_assets.review.reporting import Observer
@@ -45,7 +46,7 @@ class _Pattern(Convertor):
         return value
 
 
-for _name, _regex in {"person_id": pages.PERSON_ID, "photo_id": pages.PHOTO_ID, "face_id": api.FACE_ID}.items():
+for _name, _regex in {"person_id": pages.PERSON_ID, "photo_id": pages.PHOTO_ID, "face_id": FACE_ID_CHARACTERS}.items():
     register_url_convertor(_name, _Pattern(_regex))
 
 

@@ -111,7 +111,7 @@ def test_facenet_holds_the_fetched_weights(analyzer: FaceAnalyzer):
     """Keras loads the full-model file into deepface's architecture layer by layer, in order: every tensor arrives."""
     import h5py
 
-    weights_path = models.verify_facenet_weights(Settings.from_env().models_dir)
+    weights_path = models.verify_weights(Settings.from_env().models_dir, models.FACENET)
     network = network_conversion.keras_facenet(weights_path)
     network_weights = [weights for layer in network.layers for weights in layer.get_weights()]
     with h5py.File(weights_path, "r") as weights_file:
@@ -126,7 +126,7 @@ def test_facenet_holds_the_fetched_weights(analyzer: FaceAnalyzer):
 def test_facenet_on_litert_gives_the_keras_networks_embeddings(facenet_analyzer: FaceAnalyzer, deepface_dir: Path):
     """The converted FaceNet the analysis runs, against deepface's Keras FaceNet holding the fetched weights, on
     aligned faces of real photos: the same embeddings within float rounding."""
-    keras_facenet = network_conversion.keras_facenet(models.verify_facenet_weights(Settings.from_env().models_dir))
+    keras_facenet = network_conversion.keras_facenet(models.verify_weights(Settings.from_env().models_dir, models.FACENET))
     image = open_oriented(deepface_dir / "img1.jpg")
     crops = facenet_analyzer.aligned_crops(image, facenet_analyzer.detect(image))
     expected = keras_facenet(np.ascontiguousarray(crops[..., ::-1]), training=False).numpy()

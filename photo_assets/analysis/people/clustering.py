@@ -282,41 +282,34 @@ def claim_unsorted(
     placed = np.flatnonzero(group >= 0)
     if not len(unsorted) or not len(placed) or not len(named_groups):
         return group
-    per_block = max(1, 16_000_000 // len(placed))  # bounds a block's distances to 64 MB
-    for start in range(0, len(unsorted), per_block):
-        block = unsorted[start : start + per_block]
-        squared = np.maximum(2.0 - 2.0 * vectors[block] @ vectors[placed].T, 0.0)
-        nearest = np.argmin(squared, axis=1)
-        best = squared[np.arange(len(block)), nearest]
-        best_group = group[placed][nearest]
-        runner_up = np.where(group[placed][None, :] == best_group[:, None], np.inf, squared).min(axis=1)
-        claimed = (np.isin(best_group, named_groups) & (best < thresholds.claim)
-                   & (runner_up - best >= thresholds.claim_margin))
-        group[block[claimed]] = best_group[claimed]
+    best_group, best, runner_up = nearest_groups(vectors, unsorted, placed, group[placed])
+    claimed = (np.isin(best_group, named_groups) & (best < thresholds.claim)
+               & (runner_up - best >= thresholds.claim_margin))
+    group[unsorted[claimed]] = best_group[claimed]
     return group
 
 
-def nearest_named(
-    vectors: np.ndarray, candidates: np.ndarray, confirmed: np.ndarray, person_codes: np.ndarray
+def nearest_groups(
+    vectors: np.ndarray, candidates: np.ndarray, members: np.ndarray, member_groups: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each candidate face: the named person (code) whose confirmed faces hold its nearest one, that squared
-    distance, and the nearest distance to any other named person's confirmed faces (inf when there is none)."""
-    order = np.argsort(person_codes, kind="stable")  # each person's confirmed faces side by side
-    confirmed, person_codes = confirmed[order], person_codes[order]
-    codes, starts = np.unique(person_codes, return_index=True)
-    best_code = np.full(len(candidates), -1, np.int64)
+    """For each candidate face: the group (of `member_groups`, one per face of `members`) holding its nearest member,
+    that squared distance, and its nearest distance to any other group's members (inf when there is none)."""
+    order = np.argsort(member_groups, kind="stable")  # each group's members side by side
+    members, member_groups = members[order], member_groups[order]
+    groups, starts = np.unique(member_groups, return_index=True)
+    best_group = np.full(len(candidates), -1, np.int64)
     best, runner_up = np.full(len(candidates), np.inf), np.full(len(candidates), np.inf)
-    if not len(candidates) or not len(confirmed):
-        return best_code, best, runner_up
-    per_block = max(1, 16_000_000 // len(confirmed))  # bounds a block's distances to 64 MB
+    if not len(candidates) or not len(members):
+        return best_group, best, runner_up
+    per_block = max(1, 16_000_000 // len(members))  # bounds a block's distances to 64 MB
     for start in range(0, len(candidates), per_block):
         block = candidates[start : start + per_block]
-        squared = np.maximum(2.0 - 2.0 * vectors[block] @ vectors[confirmed].T, 0.0)
-        per_person = np.minimum.reduceat(squared, starts, axis=1)
-        ranked = np.argsort(per_person, axis=1)
+        squared = np.maximum(2.0 - 2.0 * vectors[block] @ vectors[members].T, 0.0)
+        per_group = np.minimum.reduceat(squared, starts, axis=1)
         rows, chunk = np.arange(len(block)), slice(start, start + len(block))
-        best_code[chunk] = codes[ranked[:, 0]]
-        best[chunk] = per_person[rows, ranked[:, 0]]
-        if len(codes) > 1:
-            runner_up[chunk] = per_person[rows, ranked[:, 1]]
-    return best_code, best, runner_up
+        nearest = np.argmin(per_group, axis=1)
+        best_group[chunk], best[chunk] = groups[nearest], per_group[rows, nearest]
+        if len(groups) > 1:
+            per_group[rows, nearest] = np.inf
+            runner_up[chunk] = per_group.min(axis=1)
+    return best_group, best, runner_up

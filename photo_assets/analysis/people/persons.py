@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from photo_assets.analysis.labels import LabelState
-from photo_assets.analysis.people.clustering import claim_unsorted, found_groups, nearest_named, refine
+from photo_assets.analysis.people.clustering import claim_unsorted, found_groups, nearest_groups, refine
 from photo_assets.analysis.people.index import FaceIndex
 from photo_assets.analysis.people.naming import (
     UNKNOWN_NAME,
@@ -145,25 +145,26 @@ def _group_faces(ids, photos, vectors, reasons, word: _UserWord, labels: LabelSt
             seeded_there = word.seeded[group == claimed[face]]
             if banned & set(seeded_there[seeded_there >= 0].tolist()):
                 claimed[face] = -1
-    refined_vectors = np.zeros_like(vectors)
-    refined_vectors[active] = refined.vectors
-    by_name = (claimed != group) | _pull_by_name(claimed, refined_vectors, ids, word, named_people, labels, previous,
-                                                 thresholds)
+    by_name = (claimed != group) | _pull_by_name(claimed, refined.vectors, active, ids, word, named_people, labels,
+                                                 previous, thresholds)
     return claimed, by_name, refined, active, photo_codes, table
 
 
-def _pull_by_name(group, vectors, ids, word: _UserWord, named_people: set[int], labels: LabelState, previous,
-                  thresholds: Thresholds) -> np.ndarray:
+def _pull_by_name(group, refined_vectors, active, ids, word: _UserWord, named_people: set[int], labels: LabelState,
+                  previous, thresholds: Thresholds) -> np.ndarray:
     """Names find their faces: a face of an unknown group moves (in `group`) to the named person whose confirmed
-    faces hold its nearest one (refined vectors), within the name radius and the margin, never to a person it was rejected from or
-    said to be not the same as. Returns which faces moved."""
+    faces hold its nearest one (refined vectors, one per face of `active`), within the name radius and the margin,
+    never to a person it was rejected from or said to be not the same as. Returns which faces moved."""
     moved = np.zeros(len(group), bool)
     confirmed = np.flatnonzero(np.isin(word.seeded, sorted(named_people)))
     if thresholds.name_radius <= 0 or not len(confirmed):
         return moved
     named_groups = set(group[confirmed].tolist())
     candidates = np.flatnonzero((group >= 0) & (word.seeded < 0) & ~np.isin(group, sorted(named_groups)))
-    code, best, runner_up = nearest_named(vectors, candidates, confirmed, word.seeded[confirmed])
+    refined_row = np.full(len(group), -1, np.int64)  # candidates and confirmed faces all took part in clustering
+    refined_row[active] = np.arange(len(active))
+    code, best, runner_up = nearest_groups(refined_vectors, refined_row[candidates], refined_row[confirmed],
+                                           word.seeded[confirmed])
     near = (best < thresholds.name_radius) & (runner_up - best >= thresholds.name_margin)
     group_of_person = {int(c): int(g) for c, g in zip(word.seeded[confirmed][::-1], group[confirmed][::-1])}
     earlier = previous_members(previous)

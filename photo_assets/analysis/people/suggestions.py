@@ -1,4 +1,5 @@
-"""Merge suggestions: "same person?" pairs, ranked so that the user's clicks go where they pay (docs/analysis.md, People).
+"""Merge suggestions: "same person?" pairs, ranked so that the user's clicks go where they pay (docs/analysis.md,
+People).
 
 Candidates are the neighbour table's edges between two groups. A pair is scored by its closest pair of faces: their
 refined squared distance divided by sqrt(scale_a * scale_b), a face's scale being its squared distance to its

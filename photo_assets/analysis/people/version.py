@@ -27,7 +27,8 @@ def method_parameters() -> dict[str, float]:
     constants = {f"{module.__name__.rsplit('.', 1)[-1]}.{name}": getattr(module, name)
                  for module, names in PARAMETERS.items() for name in names}
     per_descriptor = {f"thresholds.{descriptor}.{name}": value
-                      for descriptor, chosen in thresholds.BY_DESCRIPTOR.items() for name, value in asdict(chosen).items()}
+                      for descriptor, chosen in thresholds.BY_DESCRIPTOR.items()
+                      for name, value in asdict(chosen).items()}
     return constants | per_descriptor
 
 
