@@ -7,7 +7,9 @@ warmed up on every photo before the clock starts:
   mtcnn + Keras    mtcnn 1.0.0's `detect_faces` as it ships (TensorFlow networks, TensorFlow resize and crops);
   mtcnn + LiteRT   the same pipeline with its three networks swapped for our LiteRT conversions;
   ours             photo_assets.analysis.face_cascade on the LiteRT networks (what a face step runs).
-Embedding, per face: FaceNet-128 on Keras against its LiteRT conversion, in batches of EMBED_BATCH_SIZE.
+Embedding, per face: FaceNet-128 on Keras against its LiteRT conversion, in batches of EMBED_BATCH_SIZE; dlib's
+ResNet (with its mirror) on dlib-bin against its LiteRT conversion; and the cost of cutting dlib's chips from a
+reduced region and from the full one, on the photos and on them enlarged ENLARGED times.
 Start-up: seconds to import what each needs, in a fresh process (TensorFlow and mtcnn; LiteRT and OpenCV).
 All on this machine's cores, as a run uses them.
 """
@@ -28,6 +30,8 @@ import numpy as np  # noqa: E402
 SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
 DEEPFACE_DIR = SHARED_DIR / "faces" / "deepface"
 WARM_UP_ROUNDS = 1
+# Photos enlarged this many times give faces of ~500-1,500 px, as a phone's portrait has.
+ENLARGED = 4
 IMPORTS = {
     "TensorFlow + mtcnn": "import tensorflow, mtcnn",
     "LiteRT + OpenCV": "import ai_edge_litert.interpreter, cv2",
@@ -60,12 +64,13 @@ def main() -> None:
 
     from photo_assets import network_conversion
     from photo_assets.analysis import faces as faces_module
+    from photo_assets.analysis.descriptors import Descriptor
     from photo_assets.analysis.images import open_oriented
     from photo_assets.models import FACENET, face_analyzer
     from photo_assets.settings import Settings
 
     models_dir = Settings.from_env().models_dir
-    analyzer = face_analyzer(models_dir)
+    analyzer = face_analyzer(models_dir, descriptor=Descriptor.FACENET)
     settings = analyzer.settings
     options = {
         "min_face_size": settings.min_face_size, "scale_factor": settings.scale_factor,
@@ -120,9 +125,54 @@ def main() -> None:
     for name, value in embedding.items():
         print(f"  {name:16s} {value / per_batch:7.1f}  ({embedding['Keras'] / value:.2f}x Keras)")
 
+    dlib_descriptor(face_analyzer(models_dir), models_dir, found, args.faces)
+
     print("\nimports in a fresh process, s:")
     for name, statement in IMPORTS.items():
         print(f"  {name:20s} {import_seconds(statement):5.1f}")
+
+
+def dlib_descriptor(analyzer, models_dir: Path, found: list, faces: int) -> None:
+    """dlib's ResNet: our LiteRT conversion against dlib's own network (dlib-bin) on the same chips, each with its
+    mirror image; and what cutting a chip costs, on the photos and on them enlarged (large faces), from a reduced
+    region (what the faces step does) and from the full one."""
+    import dlib
+    from PIL import Image
+
+    from photo_assets.analysis import faces as faces_module
+    from photo_assets.analysis.images import open_oriented
+    from photo_assets.models import DLIB_RESNET
+
+    reference = dlib.face_recognition_model_v1(str(DLIB_RESNET.path(models_dir)))
+    chips = np.concatenate([analyzer.descriptor_inputs(open_oriented(path), found_faces, np.zeros(0))
+                            for path, found_faces in found if found_faces])
+    chips = np.resize(chips, (faces, *chips.shape[1:]))
+    batches = np.array_split(chips, max(1, len(chips) // faces_module.EMBED_BATCH_SIZE))
+    mirrored = [np.ascontiguousarray(chip[:, ::-1]) for chip in chips]
+    started = time.perf_counter()
+    for chip, mirror in zip(chips, mirrored):
+        reference.compute_face_descriptor(chip)
+        reference.compute_face_descriptor(mirror)
+    theirs = 1000 * (time.perf_counter() - started) / len(chips)
+    ours = per_call_ms(analyzer.embed, batches) / (len(chips) / len(batches))
+    print(f"\ndlib's ResNet with its mirror, ms per face: dlib-bin {theirs:.1f}, ours on LiteRT {ours:.1f} "
+          f"({theirs / ours:.1f}x)")
+    print("chips, ms per face:")
+    for label, scale in (("photos as they are", 1), (f"photos enlarged {ENLARGED}x", ENLARGED)):
+        images = [open_oriented(path) for path, found_faces in found if found_faces]
+        images = [image.resize((image.width * scale, image.height * scale), Image.Resampling.BILINEAR)
+                  for image in images]
+        located = [(image, analyzer.detect(image)) for image in images]
+        count = sum(len(found_faces) for _, found_faces in located)
+        timings = {}
+        for mode, region_scale in (("reduced region", faces_module.ALIGN_REGION_SCALE), ("full region", 10**6)):
+            faces_module.ALIGN_REGION_SCALE, kept = region_scale, faces_module.ALIGN_REGION_SCALE
+            started = time.perf_counter()
+            for image, found_faces in located:
+                faces_module.dlib_chips(image, found_faces, analyzer.networks.shape_predictor)
+            timings[mode] = 1000 * (time.perf_counter() - started) / count
+            faces_module.ALIGN_REGION_SCALE = kept
+        print(f"  {label:22s} " + ", ".join(f"{mode} {value:.1f}" for mode, value in timings.items()))
 
 
 if __name__ == "__main__":

@@ -124,9 +124,35 @@ def print_naming(faces, layout, base, radii) -> None:
         right = sum(truth == name for truth, name in new_named) / max(1, len(new_named))
         wrong = sum(truth != name for truth, name in carrying) / max(1, len(carrying))
         pulled_wrong = sum(truth != name for truth, name in pulled_labelled)
+        print_suggestion_answers(after, truth_of, set(labels.names))
         print(f"name radius {radius}: new faces of named people named right {right:.3f} ({len(new_named)}); named "
               f"faces named wrong {wrong:.4f} ({len(carrying)}); assigned by name {len(pulled)}, of them labelled "
               f"{len(pulled_labelled)}, wrong {pulled_wrong}", flush=True)
+
+
+# Score buckets of the suggestions, to see how often a pair is the same person (suggestions.NAMED_FIRST_SCORE).
+SCORE_BUCKETS = (0.0, 0.2, 0.3, 0.5, 0.7)
+
+
+def print_suggestion_answers(clustered, truth_of: dict, named_people: set[str]) -> None:
+    """The share of "yes" (both persons mostly one identity) by score, for pairs with a named person and pairs of
+    two unknown people."""
+    identities: dict[str, list[str]] = {}
+    for face, person in zip(clustered.faces["face_id"].to_pylist(), clustered.faces["person_id"].to_pylist()):
+        if person is not None and truth_of.get(face) is not None:
+            identities.setdefault(person, []).append(truth_of[face])
+    main = {person: max(set(found), key=found.count) for person, found in identities.items()}
+    for kind in ("named", "unknown"):
+        rows = [row for row in clustered.suggestions.to_pylist()
+                if ((row["person_id"] in named_people or row["other_person_id"] in named_people) == (kind == "named"))]
+        figures = []
+        for low, high in zip(SCORE_BUCKETS, SCORE_BUCKETS[1:]):
+            chosen = [row for row in rows if low <= row["distance"] < high]
+            same = sum(main.get(row["person_id"]) is not None and main.get(row["person_id"]) == main.get(
+                row["other_person_id"]) for row in chosen)
+            figures.append(f"{low}-{high}: {same / len(chosen) if chosen else float('nan'):.2f} of {len(chosen)}")
+        print(f"suggestions with {'a named person' if kind == 'named' else 'two unknown people'}, yes by score: "
+              + ", ".join(figures))
 
 
 def name_people(faces, early: np.ndarray, clustered) -> LabelState:

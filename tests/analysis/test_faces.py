@@ -41,7 +41,7 @@ LITERT_TOLERANCE = 1e-3
 # Our cascade on LiteRT against mtcnn's on Keras, in pixels of photos up to 2,000 px (measured: 0.014 px) and in
 # confidence: float32 rounding, a twentieth of a pixel at most.
 CASCADE_TOLERANCE = 5e-2
-# dlib's ResNet on LiteRT against dlib's own: float rounding only (measured: 0.99999995 at worst).
+# dlib's ResNet on LiteRT against dlib's own: float rounding only.
 DLIB_MIN_COSINE = 0.9999
 # The reference's (and deepface's) same-person threshold on raw FaceNet-128 distances.
 REFERENCE_SAME_PERSON_DISTANCE = 10.0
