@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from photo_assets.assets.names import CATALOG_ASSETS, FACE_INDEX, PER_BATCH_ASSETS, PERSON_CLUSTERS, XMP_SIDECARS
+from photo_assets.assets.names import ADDED_FACES, CATALOG_ASSETS, FACE_INDEX, PER_BATCH_ASSETS, PERSON_CLUSTERS, XMP_SIDECARS
 from photo_assets.assets.observations import label_log_observation
 from photo_assets.people import EditOp, EditRequest, NothingToUndo, PeopleError, PeopleService
 from photo_assets.resources import PhotoLibrary
@@ -26,8 +26,9 @@ write_sidecars_job = dg.define_asset_job(
 
 update_people_job = dg.define_asset_job(
     "update_people",
-    selection=dg.AssetSelection.assets(FACE_INDEX, PERSON_CLUSTERS),
-    description="Rebuild the face index and re-cluster people now (the schedule and automation do it on their own).",
+    selection=dg.AssetSelection.assets(ADDED_FACES, FACE_INDEX, PERSON_CLUSTERS),
+    description="Read other tools' face regions, embed added faces, rebuild the face index and re-cluster people "
+    "now (the schedule and automation do it on their own).",
 )
 
 
@@ -40,11 +41,14 @@ class RelabelConfig(dg.Config):
     name: str = ""
     target: str = ""
     face: str = ""
+    photo: str = ""
+    box: str = ""
 
 
 @dg.op(description="Append one edit to the label log.")
 def apply_label_edit(context: dg.OpExecutionContext, config: RelabelConfig, photo_library: PhotoLibrary) -> None:
-    request = EditRequest(config.operation, config.person, config.name, config.target, config.face)
+    request = EditRequest(config.operation, config.person, config.name, config.target, config.face, config.photo,
+                          config.box)
     try:
         result = PeopleService(photo_library.layout).apply(request)
     except NothingToUndo:

@@ -90,6 +90,13 @@ LITE_INTERPRETERS = 36
 LITE_THREADS = os.cpu_count() or 1
 FACENET_INPUT_SIDE = 160
 EMBEDDING_SIZE = 128
+# A face drawn by hand or read from another tool's region has no landmarks: its eyes, nose and mouth are taken where
+# they sit in an upright face's box (fractions of its width and height), eyes level. dlib's chips find their own
+# landmarks in the box; FaceNet's crop and the sharpness measure are then cut from the box unturned.
+BOX_LANDMARKS = {
+    "left_eye": (0.3, 0.4), "right_eye": (0.7, 0.4), "nose": (0.5, 0.6),
+    "mouth_left": (0.35, 0.8), "mouth_right": (0.65, 0.8),
+}
 # Larger batches gain nothing on 2 cores and cost memory (a 160 x 160 x 3 float32 face is 300 KB).
 EMBED_BATCH_SIZE = 32
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
@@ -193,6 +200,12 @@ class _Detected:
     decoded: _Decoded
     faces: list[Face]
     full_decode: Future[Image.Image] | None
+
+
+def face_in_box(x: int, y: int, width: int, height: int) -> Face:
+    """A face at a box given from outside the detector (drawn by the user, or another tool's region)."""
+    landmarks = {name: (x + fx * width, y + fy * height) for name, (fx, fy) in BOX_LANDMARKS.items()}
+    return Face(x, y, width, height, float("nan"), landmarks)
 
 
 def face_id(photo_id: str, face: Face) -> str:
@@ -480,6 +493,18 @@ class FaceAnalyzer:
     def _mirrored(network: _LiteNetwork, chips: np.ndarray) -> np.ndarray:
         (both,) = network(np.concatenate([chips, chips[:, :, ::-1]]).astype(np.float32))
         return both[: len(chips)] + both[len(chips) :]
+
+    def faces_in_boxes(self, path: Path, faces: list[Face]) -> PhotoFaces | PhotoError:
+        """Faces at boxes given (face_in_box), embedded as found faces are, with their sharpness and crops."""
+        try:
+            image = open_oriented(path)
+        except PhotoError as error:
+            return error
+        aligned = self.aligned_crops(image, faces, reduce_regions=self.descriptor is Descriptor.DLIB)
+        embeddings = self.embed(self.descriptor_inputs(image, faces, aligned))
+        sharpness = np.array([_sharpness(crop) for crop in aligned], np.float32)
+        crops = tuple(jpeg_bytes(face_crop(image, (face.x, face.y, face.width, face.height), 1.0)) for face in faces)
+        return PhotoFaces(image.width, image.height, tuple(faces), embeddings, sharpness, crops)
 
     def analyse(
         self, photos: Iterable[tuple[str, Path]], batch_size: int = EMBED_BATCH_SIZE

@@ -228,6 +228,29 @@ def read_metadata(path: Path) -> PhotoMetadata:
         )
 
 
+# Where each format keeps its XMP packet once Pillow has read the header: JPEG's APP1 and WebP's chunk and HEIC's
+# item as "xmp", PNG's iTXt under its keyword, TIFF's tag 700 (XMLPacket).
+PNG_XMP_KEY = "XML:com.adobe.xmp"
+TIFF_XMP_TAG = 700
+
+
+def read_embedded_xmp(path: Path) -> tuple[bytes | None, int]:
+    """(the XMP packet embedded in a photo or None, its EXIF orientation), from the header alone: no pixel is
+    decoded. A file that cannot be opened raises PhotoError."""
+    image = _open(path)
+    with image:
+        try:
+            orientation = _orientation(image.getexif().get(EXIF_ORIENTATION, 1))
+        except Exception:  # noqa: BLE001 - a broken EXIF block: upright, as every other reader takes it
+            orientation = 1
+        packet = image.info.get("xmp") or image.info.get(PNG_XMP_KEY)
+        if packet is None and hasattr(image, "tag_v2"):
+            packet = image.tag_v2.get(TIFF_XMP_TAG)
+    if isinstance(packet, str):
+        packet = packet.encode()
+    return (bytes(packet) if packet else None), orientation
+
+
 def open_oriented(path: Path, max_side: int | None = None) -> Image.Image:
     """The photo decoded as RGB, EXIF orientation applied, optionally shrunk so its long side is <= max_side.
 

@@ -12,12 +12,18 @@ Operations (replayed in file order by `replay`):
 - reject: a face is not this person (it is never assigned to that person again) or not a face at all.
 - not_same: two people are not the same person (a merge suggestion the user declined).
 - undo: cancel the latest edit that is still in effect; an undo is itself a record, nothing is ever deleted.
+- add_face: a face the user drew on a photo (its box), optionally placed in a person at once.
+- import: what another tool's file says a face is (a name from a face region, with its source file), or that it
+  says so no more (no name). Imports are weaker than every edit the user made here, whenever made: they are applied
+  after the replay, and only to faces the user placed nowhere, never into a person the face was rejected from. A
+  face named differently by two sources takes neither name. Undo never cancels an import.
 Rename and merge carry a snapshot of the faces the user saw in the group, so the group stays itself after the
 embeddings change: those faces are the user's assertion of who this person is.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -37,6 +43,25 @@ class Op(StrEnum):
     REJECT = "reject"
     NOT_SAME = "not_same"
     UNDO = "undo"
+    ADD_FACE = "add_face"
+    IMPORT = "import"
+
+
+# Written by photo_assets itself from other tools' files, not by the user: never the target of an undo.
+MACHINE_OPS = frozenset({Op.IMPORT})
+# People get a number of this many digits (unknown people are shown as "Unknown person NNNNNN").
+PERSON_DIGITS = 6
+
+
+def person_number(seed_text: str, taken: set[str]) -> str:
+    """A 6-digit person number derived from `seed_text` (the same data gives the same numbers), re-drawn while
+    taken."""
+    for attempt in range(1000):
+        digest = hashlib.sha256(f"{seed_text}#{attempt}".encode()).digest()
+        number = str(10 ** (PERSON_DIGITS - 1) + int.from_bytes(digest[:8], "big") % (9 * 10 ** (PERSON_DIGITS - 1)))
+        if number not in taken:
+            return number
+    raise RuntimeError("no free person number")  # 900,000 numbers: unreachable for a real library
 
 
 class RejectReason(StrEnum):
@@ -78,6 +103,9 @@ class LabelState:
     not_faces: set[str] = field(default_factory=set)
     merged_into: dict[str, str] = field(default_factory=dict)  # person_id -> the person it was merged into
     not_same: set[frozenset] = field(default_factory=set)  # pairs of person_ids the user said are two people
+    added: dict[str, dict[str, Any]] = field(default_factory=dict)  # face_id -> photo_id and box of a face drawn
+    imports: dict[tuple[str, str], str | None] = field(default_factory=dict)  # (face_id, source) -> name it says
+    imported_faces: set[str] = field(default_factory=set)  # faces placed by an import (after `settle_imports`)
 
     def resolve(self, person_id: str) -> str:
         """The person an id stands for now, following merges."""
@@ -146,9 +174,44 @@ class LabelState:
         if face_id in self.assigned and self.resolve(self.assigned[face_id]) == self.resolve(person_id):
             del self.assigned[face_id]
 
+    def _import(self, face_id: str, source: str, name: str | None) -> None:
+        self.imports[(face_id, source)] = name.strip() if name and name.strip() else None
+
+    def _imported_person(self, name: str) -> str:
+        """The person a name from a file goes to: whoever holds the name, else a person the name itself numbers (so
+        every face a file names Bob meets in one person, and a rename of that person here keeps them there)."""
+        holder = self.person_named(name)
+        if holder is not None:
+            return holder
+        person_id = self.resolve(person_number(f"imported:{name.strip().casefold()}", set()))
+        if person_id not in self.names:
+            self.names[person_id] = name.strip()
+        return person_id
+
+    def settle_imports(self) -> None:
+        """Place the faces files name, where the user has said nothing about them (called once, after the replay)."""
+        said: dict[str, set[str]] = {}
+        for (face_id, _), name in self.imports.items():
+            if name:
+                said.setdefault(face_id, set()).add(name)
+        for face_id, names in sorted(said.items()):
+            if len({name.casefold() for name in names}) != 1 or face_id in self.assigned or face_id in self.not_faces:
+                continue  # two names for one face (a conflict), or the user's word on it
+            person_id = self._imported_person(min(names))
+            if person_id in {self.resolve(pid) for pid in self.rejected.get(face_id, ())}:
+                continue
+            self.assigned[face_id] = person_id
+            self.imported_faces.add(face_id)
+
     def apply(self, edit: LabelEdit) -> None:
         args = edit.args
-        if edit.op is Op.RENAME:
+        if edit.op is Op.IMPORT:
+            self._import(args["face_id"], args["source"], args.get("name"))
+        elif edit.op is Op.ADD_FACE:
+            self.added[args["face_id"]] = {key: args[key] for key in ("photo_id", "x", "y", "width", "height")}
+            if args.get("person_id"):
+                self._move(args["face_id"], args["person_id"], args.get("name"))
+        elif edit.op is Op.RENAME:
             self._rename(args["person_id"], args["name"], args.get("face_ids", []))
         elif edit.op is Op.MERGE:
             self._merge(args["source"], args["target"], args.get("face_ids", []))
@@ -175,6 +238,7 @@ def replay(edits: list[LabelEdit]) -> LabelState:
     state = LabelState()
     for edit in active_edits(edits):
         state.apply(edit)
+    state.settle_imports()
     return state
 
 

@@ -58,7 +58,7 @@ CHECK_BOXES = "boxes_inside_the_image"
 DEFAULT_MODEL_VERSION = model_version(DetectorSettings(), Descriptor.DLIB, models.DLIB_RESNET.sha256)
 
 
-def _rows(photo_id: str, result: PhotoFaces | PhotoError, version: str) -> tuple[list, list, dict]:
+def face_rows(photo_id: str, result: PhotoFaces | PhotoError, version: str) -> tuple[list, list, dict]:
     if isinstance(result, PhotoError):
         return [], [], {"photo_id": photo_id, "faces": 0, "error": str(result), "version": version}
     detections, embeddings = [], []
@@ -177,7 +177,7 @@ def _face_batch(
     todo = [(photo_id, path) for photo_id, path in photos.items() if photo_id not in done]
     progress = StepProgress(context.log, "faces", batch_key, len(todo))
     for photo_id, result in analyzer.analyse(_counted(todo, progress), batch_size=embed_batch_size):
-        found, embedded, scan = _rows(photo_id, result, version)
+        found, embedded, scan = face_rows(photo_id, result, version)
         _store_crops(store.layout, photo_id, result)
         detections += found
         embeddings += embedded

@@ -20,6 +20,7 @@ from photo_assets.analysis.people.thresholds import Thresholds, thresholds_for
 from photo_assets.analysis.people.version import people_version
 from photo_assets.assets.metadata import picture, preview
 from photo_assets.assets.names import (
+    ADDED_FACES,
     FACE_DETECTIONS,
     FACE_EMBEDDINGS,
     LABEL_LOG,
@@ -151,7 +152,7 @@ def _people_sheet(people: pa.Table, faces: pa.Table, store: DataStore) -> dg.Met
 @dg.asset(
     # Declares every input it reads, so the lineage the UI draws is the data flow: the embeddings and the index to
     # cluster, the edits to obey, and the boxes and face crops of the contact sheet.
-    deps=[FACE_EMBEDDINGS, face_index, label_log, FACE_DETECTIONS],
+    deps=[FACE_EMBEDDINGS, ADDED_FACES, face_index, label_log, FACE_DETECTIONS],
     group_name=PEOPLE_GROUP,
     kinds={"numpy", "parquet"},
     code_version=PEOPLE_VERSION,

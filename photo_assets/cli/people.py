@@ -8,6 +8,7 @@ A person is given by its number ("482913"), its full name ("Unknown person 48291
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
@@ -35,7 +36,7 @@ class RequestError(click.ClickException):
 @click.group()
 @data_option
 def people() -> None:
-    """List, show, rename, merge, move, reject, approve, undo; suggestions, not-same, unsorted."""
+    """List, show, rename, merge, move, reject, approve, add-face, undo; suggestions, not-same, unsorted."""
 
 
 @people.result_callback()
@@ -176,6 +177,26 @@ def approve(face: str) -> int:
     """Confirm a face's person: it becomes your word, and clustering never moves it."""
     return _edit(EditRequest(EditOp.APPROVE, face=face),
                  lambda result: f"face {result.edit.args['face_id']} confirmed as {result.person_id}")
+
+
+@people.command("add-face")
+@data_option
+@click.argument("photo")
+@click.argument("x", type=int)
+@click.argument("y", type=int)
+@click.argument("width", type=int)
+@click.argument("height", type=int)
+@click.argument("name", required=False, default="")
+def add_face(photo: str, x: int, y: int, width: int, height: int, name: str) -> int:
+    """Add a face the detector missed: PHOTO (its path, or id) and the box in pixels of the photo as shown
+    (orientation applied), optionally with the person's name; embedded at the next `photo-assets run`."""
+    library = current_settings().library_dir.resolve()
+    given = Path(photo)
+    if given.is_absolute() and given.resolve().is_relative_to(library):
+        photo = str(given.resolve().relative_to(library))
+    return _edit(EditRequest(EditOp.ADD_FACE, photo=photo, box=f"{x},{y},{width},{height}", name=name),
+                 lambda result: f"face {result.edit.args['face_id']} added to photo {result.edit.args['photo_id']}"
+                 + (f" as {name.strip()!r}" if name.strip() else ""))
 
 
 @people.command("not-same")

@@ -107,6 +107,7 @@ def run(without_faces: bool) -> int:
     """Catalogue the library and analyse every new batch, in this process, against the Dagster instance."""
     config = current_settings()
 
+    from photo_assets.assets.added_faces import regions_behind
     from photo_assets.definitions import build_definitions
     from photo_assets.jobs import analyse_batch_job, catalog_batch_job, update_people_job, write_sidecars_job
     from photo_assets.partitions import photo_batches
@@ -152,7 +153,7 @@ def run(without_faces: bool) -> int:
         display.close()
         failed += _report(result, f"[{index}/{len(new) + len(rerun)}] batch {batch_key}")
     sidecars = new + rerun
-    if (new or rerun or _people_behind(instance)) and not without_faces:
+    if (new or rerun or _people_behind(instance) or regions_behind(photo_library)) and not without_faces:
         result = defs.resolve_job_def(update_people_job.name).execute_in_process(
             instance=instance, raise_on_error=False, run_config=QUIET_LOGS, tags=tags
         )

@@ -18,6 +18,8 @@ from photo_assets.analysis.labels import LabelEdit
 
 # Short enough to type, long enough to be unique among a library's faces.
 FACE_PREFIX_MIN = 6
+# A face drawn smaller than this (pixels, either side) is too little of a face to recognise.
+MIN_FACE_SIDE = 16
 FACE_ID_CHARACTERS = rf"[0-9a-f]{{{FACE_PREFIX_MIN},64}}"
 FACE_ID_PATTERN = re.compile(rf"^{FACE_ID_CHARACTERS}$")
 # A longer "name" is a paste gone wrong.
@@ -36,6 +38,7 @@ class EditOp(StrEnum):
     NOT_A_FACE = "not_a_face"  # face is no face at all
     NOT_SAME = "not_same"  # person and target are two people: never suggested as one again
     APPROVE = "approve"  # face is rightly in its person: it becomes the user's word
+    ADD_FACE = "add_face"  # a face the detector missed: photo, box "x,y,w,h" (oriented pixels), optional name
     UNDO = "undo"  # cancel the latest edit still in effect
 
 
@@ -46,6 +49,8 @@ class EditRequest:
     name: str = ""
     target: str = ""
     face: str = ""
+    photo: str = ""  # a photo id (or a unique prefix), or its path in the library
+    box: str = ""  # "x,y,width,height" in pixels of the photo as shown (orientation applied)
 
 
 # The text fields of a request, each a person, a name or a face as the user typed it.

@@ -11,11 +11,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from photo_assets.analysis.faces import face_id, face_in_box
 from photo_assets.analysis.labels import RejectReason
 from photo_assets.analysis.people import unknown_number
+from photo_assets.analysis.regions import overlap
 from photo_assets.people.edits import (
     FACE_ID_PATTERN,
     FACE_PREFIX_MIN,
+    MIN_FACE_SIDE,
     NAME_MAX,
     TEXT_FIELDS,
     UNKNOWN_PATTERN,
@@ -26,8 +29,12 @@ from photo_assets.people.edits import (
     NothingToUndo,
     PeopleError,
 )
-from photo_assets.people.view import Face, PeopleReader, PeopleView, Person
+from photo_assets.people.view import Face, PeopleReader, PeopleView, Person, Photo
 from photo_assets.storage import DataLayout, LabelLog
+
+
+# A face drawn over one already there (found, or drawn before) by this much (IoU) is that face again.
+SAME_FACE_OVERLAP = 0.5
 
 
 class PeopleService:
@@ -47,6 +54,7 @@ class PeopleService:
             EditOp.NOT_A_FACE: self._not_a_face,
             EditOp.NOT_SAME: self._not_same,
             EditOp.APPROVE: self._approve,
+            EditOp.ADD_FACE: self._add_face,
         }
 
     # -- reading -----------------------------------------------------------------------------------------------------
@@ -89,6 +97,17 @@ class PeopleService:
                  if face_id.startswith(wanted)]
         if len(found) != 1:
             raise NotFound(f"no face {text!r}") if not found else PeopleError(f"{text!r} matches {len(found)} faces")
+        return found[0]
+
+    def photo(self, text: str, view: PeopleView | None = None) -> Photo:
+        """A photo by its id, a unique prefix of it (at least FACE_PREFIX_MIN characters), or its library path."""
+        view = view or self.view()
+        wanted = text.strip()
+        found = [photo for photo in view.photos.values() if photo.path == wanted.lstrip("./")]
+        if not found and len(wanted) >= FACE_PREFIX_MIN:
+            found = [photo for photo_id, photo in view.photos.items() if photo_id.startswith(wanted.lower())]
+        if len(found) != 1:
+            raise NotFound(f"no photo {text!r}") if not found else PeopleError(f"{text!r} matches {len(found)} photos")
         return found[0]
 
     # -- editing -----------------------------------------------------------------------------------------------------
@@ -170,6 +189,41 @@ class PeopleService:
         if face.person_id is None:
             raise PeopleError(f"face {face.face_id} has no person to confirm: move it to one")
         return EditResult(self.log.move(face.face_id, face.person_id), face.person_id)
+
+    def _add_face(self, view: PeopleView, request: EditRequest) -> EditResult:
+        """A face the detector missed, drawn on a photo: embedded and clustered at the next people update, in the
+        person named at once if a name is given (someone's name, or a new person's)."""
+        photo = self.photo(_required(request, "photo"), view)
+        box = _box(_required(request, "box"), photo)
+        new_face = face_id(photo.photo_id, face_in_box(*box))
+        there = [(known.face_id, (known.x, known.y, known.width, known.height)) for known in
+                 [view.boxes[face] for face in view.photo_boxes.get(photo.photo_id, [])] + view.pending_faces(photo.photo_id)]
+        for known, known_box in there:
+            if known == new_face or overlap(box, known_box) >= SAME_FACE_OVERLAP:
+                raise PeopleError(f"face {known} is already there: correct that one instead")
+        person_id, name = None, None
+        if request.name.strip():
+            try:
+                person_id = self.person(request.name, view).person_id
+            except NotFound:
+                if UNKNOWN_PATTERN.match(request.name):
+                    raise
+                person_id, name = _new_person_id(view, f"{new_face}:{request.name}"), request.name.strip()
+        return EditResult(self.log.add_face(new_face, photo.photo_id, box, person_id, name), person_id)
+
+
+def _box(text: str, photo: Photo) -> tuple[int, int, int, int]:
+    """The box "x,y,w,h" (commas or spaces) as whole pixels, inside the photo and large enough to be a face."""
+    try:
+        x, y, width, height = (round(float(part)) for part in text.replace(",", " ").split())
+    except ValueError as error:
+        raise PeopleError(f"'box' must be four numbers x,y,width,height, not {text!r}") from error
+    if min(width, height) < MIN_FACE_SIDE:
+        raise PeopleError(f"a face must be at least {MIN_FACE_SIDE} pixels wide and high")
+    if x < 0 or y < 0 or x + width > photo.width or y + height > photo.height:
+        raise PeopleError(f"the box {x},{y},{width},{height} does not lie inside the {photo.width}x{photo.height} "
+                          "photo")
+    return x, y, width, height
 
 
 def _required(request: EditRequest, field_name: str) -> str:

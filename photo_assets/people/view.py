@@ -17,11 +17,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from photo_assets.analysis.labels import LabelState
-from photo_assets.analysis.people import ASSIGNED_BY_USER, UNKNOWN_NAME
+from photo_assets.analysis.regions import Conflict
+from photo_assets.analysis.people import ASSIGNED_BY_FILE, ASSIGNED_BY_USER, UNKNOWN_NAME
 from photo_assets.analysis.people.quality import REASONS
 from photo_assets.storage import DataLayout, DataStore, LabelLog
 from photo_assets.storage.layout import FACE_DETECTIONS, PHOTOS
-from photo_assets.storage.people import load_people_faces
+from photo_assets.storage.people import load_added_faces, load_people_faces, load_region_conflicts
 
 # person_clusters' ranked "are these two the same person?" pairs.
 SUGGESTION_COLUMNS = ["person_id", "other_person_id", "distance", "rank", "face_id", "other_face_id"]
@@ -61,7 +62,8 @@ def read_labels(layout: DataLayout) -> LabelState:
 
 def _signature(layout: DataLayout) -> tuple:
     """Changes whenever any file read above changes."""
-    files = [layout.people_faces, layout.people, layout.suggestions, layout.label_log]
+    files = [layout.people_faces, layout.people, layout.suggestions, layout.label_log, layout.region_conflicts,
+             layout.added_faces]
     for asset in (FACE_DETECTIONS, PHOTOS):
         files += layout.batch_files(asset)
     signature = []
@@ -137,6 +139,8 @@ class PeopleView:
     boxes: dict[str, Box] = field(default_factory=dict)
     photo_boxes: dict[str, list[str]] = field(default_factory=dict)  # photo_id -> face_ids of every box in it
     suggestions: list[Suggestion] = field(default_factory=list)  # ranked, edits applied, declined ones left out
+    conflicts: list[Conflict] = field(default_factory=list)  # other tools' regions that disagree (none imported)
+    added_by: dict[str, str] = field(default_factory=dict)  # face_id -> "region" or "hand", for faces not found
     has_people: bool = False
 
     def ordered_people(self) -> list[Person]:
@@ -167,6 +171,12 @@ class PeopleView:
 
     def names(self) -> list[str]:
         return sorted({p.name for p in self.people.values() if p.named}, key=str.casefold)
+
+    def pending_faces(self, photo_id: str) -> list[Box]:
+        """Faces the user drew on the photo that the next people update has yet to embed."""
+        return [Box(face_id, photo_id, added["x"], added["y"], added["width"], added["height"])
+                for face_id, added in self.labels.added.items()
+                if added["photo_id"] == photo_id and face_id not in self.boxes]
 
     def photo_path(self, photo_id: str) -> str:
         """The photo's path in the library, or its id for a photo no longer catalogued."""
@@ -213,6 +223,10 @@ class PeopleView:
 def build_view(tables: dict, labels: LabelState) -> PeopleView:
     view = PeopleView(labels)
     _add_photos_and_boxes(view, tables["photos"], tables["detections"])
+    if tables["conflicts"] is not None:
+        view.conflicts = [Conflict(**row) for row in tables["conflicts"].to_pylist()]
+    if tables["added"] is not None:
+        view.added_by = dict(zip(tables["added"]["face_id"].to_pylist(), tables["added"]["added_by"].to_pylist()))
     if tables["faces"] is None:
         return view
     view.has_people = True
@@ -311,6 +325,8 @@ class PeopleReader:
                     "suggestions": read_suggestions(self.layout),
                     "detections": read_detections(self.layout),
                     "photos": read_photos(self.layout),
+                    "conflicts": load_region_conflicts(self.layout),
+                    "added": load_added_faces(self.layout),
                 }
                 self._tables_signature = tables_signature
             self._view = build_view(self._tables, read_labels(self.layout))
@@ -331,7 +347,8 @@ def effective_faces(faces: pa.Table, labels: LabelState) -> pa.Table:
         if face_id in labels.not_faces:
             person_id = None
         elif face_id in seeds:
-            person_id, by = seeds[face_id], ASSIGNED_BY_USER
+            person_id = seeds[face_id]
+            by = ASSIGNED_BY_FILE if face_id in labels.imported_faces else ASSIGNED_BY_USER
         elif person_id is not None:
             person_id = labels.resolve(person_id)
             if person_id in barred.get(face_id, ()):

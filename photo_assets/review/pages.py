@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, RedirectResponse
 
 from photo_assets.analysis.people import UNKNOWN_NAME
 from photo_assets.analysis.people.quality import BLURRED, PROFILE, TOO_SMALL, UNSURE
+from photo_assets.analysis.regions import ONE_NAME_ON_TWO_FACES, TWO_NAMES_ON_ONE_FACE
 from photo_assets.people.view import REJECTED_REASON
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -23,6 +24,11 @@ REASON_TITLES = {
     PROFILE: "Seen from the side",
     UNSURE: "Unsure",
     REJECTED_REASON: "Taken out of their person (placed again at the next update)",
+}
+
+CONFLICT_TITLES = {
+    TWO_NAMES_ON_ONE_FACE: "Files give one face two names",
+    ONE_NAME_ON_TWO_FACES: "Files give one name to two faces of a photo",
 }
 
 
@@ -78,7 +84,8 @@ async def photo_page(request: Request):
         return not_found(request, "no such photo")
     photo = view.photos[photo_id]
     boxes = [view.boxes[face_id] for face_id in view.photo_boxes.get(photo_id, [])]
-    return render(request, "photo.html", view=view, photo=photo, boxes=boxes, title=Path(photo.path).name)
+    return render(request, "photo.html", view=view, photo=photo, boxes=boxes, pending=view.pending_faces(photo_id),
+                  title=Path(photo.path).name)
 
 
 async def suggestions_page(request: Request):
@@ -88,4 +95,5 @@ async def suggestions_page(request: Request):
 
 async def unsorted_page(request: Request):
     view = request.app.state.review.service.view()
-    return render(request, "unsorted.html", view=view, groups=view.unsorted(), title="Unsorted faces")
+    return render(request, "unsorted.html", view=view, groups=view.unsorted(), conflicts=view.conflicts,
+                  conflict_titles=CONFLICT_TITLES, title="Unsorted faces")

@@ -17,6 +17,7 @@ from photo_assets.analysis.labels import (
     NEWLINE,
     LabelEdit,
     LabelState,
+    MACHINE_OPS,
     LogReading,
     Op,
     RejectReason,
@@ -78,7 +79,7 @@ class LabelLog:
         the lock, so two simultaneous undos cancel two different edits."""
         fd = self._open_locked()
         try:
-            remaining = active_edits(self.read().edits)
+            remaining = [edit for edit in active_edits(self.read().edits) if edit.op not in MACHINE_OPS]
             if not remaining:
                 return None
             target = remaining[-1]
@@ -107,3 +108,15 @@ class LabelLog:
 
     def not_same(self, person_id: str, other_person_id: str) -> LabelEdit:
         return self.append(Op.NOT_SAME, {"person_id": person_id, "other_person_id": other_person_id})
+
+    def add_face(self, face_id: str, photo_id: str, box: tuple[int, int, int, int], person_id: str | None = None,
+                 name: str | None = None) -> LabelEdit:
+        x, y, width, height = box
+        args = {"face_id": face_id, "photo_id": photo_id, "x": x, "y": y, "width": width, "height": height}
+        if person_id:
+            args |= {"person_id": person_id} | ({"name": name} if name else {})
+        return self.append(Op.ADD_FACE, args)
+
+    def imported(self, face_id: str, source: str, name: str | None, photo_id: str) -> LabelEdit:
+        """What a file (source, relative to the library) says face_id is now; no name: it names the face no more."""
+        return self.append(Op.IMPORT, {"face_id": face_id, "source": source, "name": name, "photo_id": photo_id})

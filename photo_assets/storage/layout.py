@@ -41,6 +41,10 @@ INDEX_DIR = "face_index"
 INDEX_POINTER = "current.json"
 INDEX_ANNOY_PREFIX, INDEX_FACES_PREFIX, ANNOY_SUFFIX = "index-", "faces-", ".ann"
 CLUSTERS_DIR = "person_clusters"
+# Faces added from other tools' regions and by hand: their rows sit beside the batches of face_detections and
+# face_embeddings under this name (so every reader of those datasets sees them), the regions read in their folder.
+ADDED_FACES_STEM = "added"
+ADDED_FACES_DIR = "added_faces"
 LABEL_LOG = "labels/label_log.jsonl"
 REVIEW_CACHE_DIR = "review_cache"
 REVIEW_PREVIEWS_DIR = "photos"
@@ -130,6 +134,32 @@ class DataLayout:
     @property
     def suggestions(self) -> Path:
         return self.clusters_dir / "suggestions.parquet"
+
+    def added_faces_file(self, asset: str) -> Path:
+        """The added faces' rows of face_detections or face_embeddings."""
+        return self.batch_file(asset, ADDED_FACES_STEM)
+
+    @property
+    def added_faces_dir(self) -> Path:
+        return self.root / ADDED_FACES_DIR
+
+    @property
+    def added_faces(self) -> Path:
+        """Which faces were added, how (a region of another tool, or by hand) and from where."""
+        return self.added_faces_dir / "faces.parquet"
+
+    @property
+    def face_regions(self) -> Path:
+        return self.added_faces_dir / "regions.parquet"
+
+    @property
+    def region_scans(self) -> Path:
+        """Per photo, the sidecars' signature its regions were read with, and what could not be read."""
+        return self.added_faces_dir / "scans.parquet"
+
+    @property
+    def region_conflicts(self) -> Path:
+        return self.added_faces_dir / "conflicts.parquet"
 
     @property
     def label_log(self) -> Path:

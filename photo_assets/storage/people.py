@@ -104,3 +104,21 @@ def load_people(layout: DataLayout) -> pa.Table | None:
 def load_suggestions(layout: DataLayout) -> pa.Table | None:
     """The last run's merge suggestions, best first, or None before the first run."""
     return pq.read_table(layout.suggestions).sort_by("rank") if layout.suggestions.exists() else None
+
+
+def _optional(path: Path) -> pa.Table | None:
+    return pq.read_table(path) if path.exists() else None
+
+
+def load_added_faces(layout: DataLayout) -> pa.Table | None:
+    """added_faces' list of the faces it added: face_id, photo_id, added_by (region or hand), origin."""
+    return _optional(layout.added_faces)
+
+
+def load_region_conflicts(layout: DataLayout) -> pa.Table | None:
+    """Regions of other tools that disagree: kind, photo_id, names, face_ids, sources."""
+    return _optional(layout.region_conflicts)
+
+
+def load_face_regions(layout: DataLayout) -> pa.Table | None:
+    return _optional(layout.face_regions)

@@ -27,6 +27,9 @@ DEFAULT_BATCH_SIZE = 500
 DEFAULT_MAX_WAIT_SECONDS = 10 * 60
 # Dot-files are OS and tool droppings (.DS_Store, .thumbnails), never the user's photos.
 HIDDEN_PREFIX = "."
+# Sidecars (digiKam's IMG_1.jpg.xmp, Lightroom's IMG_1.xmp, ours when written beside the photos) describe photos and
+# are read with them (added_faces); catalogued as photos they would be errors, and ours would come back as new files.
+SIDECAR_SUFFIXES = (".xmp",)
 
 
 @dataclass
@@ -92,7 +95,7 @@ class LibraryScanner:
             return files, dirs  # unreadable or vanished directory: nothing in it can be catalogued
         with iterator:
             for entry in iterator:
-                if entry.name.startswith(HIDDEN_PREFIX):
+                if entry.name.startswith(HIDDEN_PREFIX) or entry.name.lower().endswith(SIDECAR_SUFFIXES):
                     continue
                 relative = os.path.join(relative_dir, entry.name) if relative_dir else entry.name
                 try:

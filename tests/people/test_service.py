@@ -134,3 +134,33 @@ def test_without_people_edits_say_what_to_do_and_undo_says_nothing_to_undo(tmp_p
 def test_every_op_has_a_handler(service: PeopleService):
     """The vocabulary and the dispatcher cannot drift apart: each op reaches a handler or is undo."""
     assert set(EditOp) == {*service._handlers, EditOp.UNDO}
+
+
+def test_add_face_checks_the_photo_and_the_box_and_can_name_at_once(service: PeopleService):
+    layout = service.layout
+    photo_id = "0" + BOB_FACE
+    layout.asset_dir("photos").mkdir(parents=True)
+    pq.write_table(pa.table({"photo_id": [photo_id], "path": ["2019/IMG_1.jpg"], "width": [400], "height": [300],
+                             "captured_at": pa.array([None], pa.timestamp("us"))}), layout.batch_file("photos", "b1"))
+    layout.asset_dir("face_detections").mkdir(parents=True)
+    pq.write_table(pa.table({"face_id": [BOB_FACE], "photo_id": [photo_id], "x": [10], "y": [10], "width": [100],
+                             "height": [100]}), layout.batch_file("face_detections", "b1"))
+    for fields, words in [
+        ({"photo": "2019/nope.jpg", "box": "1,1,50,50"}, "no photo"),
+        ({"photo": "2019/IMG_1.jpg", "box": "1,1,5,50"}, "at least 16"),
+        ({"photo": "2019/IMG_1.jpg", "box": "380,1,50,50"}, "inside"),
+        ({"photo": "2019/IMG_1.jpg", "box": "a,b,c,d"}, "four numbers"),
+        ({"photo": "2019/IMG_1.jpg", "box": "15,15,100,95"}, "already there"),  # Bob's face, drawn again
+    ]:
+        with pytest.raises(PeopleError, match=words):
+            edit(service, EditOp.ADD_FACE, **fields)
+    assert not LabelLog(layout.label_log).read().edits
+    added = edit(service, EditOp.ADD_FACE, photo=photo_id[:8], box="200 100 80 90", name="Alice")
+    assert added.edit.args | {"face_id": None} == {"face_id": None, "photo_id": photo_id, "x": 200, "y": 100,
+                                                  "width": 80, "height": 90, "person_id": added.person_id,
+                                                  "name": "Alice"}
+    view = service.view()
+    assert [box.face_id for box in view.pending_faces(photo_id)] == [added.edit.args["face_id"]]
+    assert view.labels.name_of(added.person_id) == "Alice"
+    with pytest.raises(PeopleError, match="already there"):
+        edit(service, EditOp.ADD_FACE, photo="2019/IMG_1.jpg", box="205,100,80,90")

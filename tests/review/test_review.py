@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from devtools.library import copy_portraits
+from devtools.regions import sideways_copy
 from devtools.services import (
     CHROMIUM,
     CHROMIUM_FLAGS,
@@ -34,6 +35,7 @@ from devtools.services import (
     free_port,
     photo_assets_cli,
 )
+from photo_assets.people import PeopleService
 from photo_assets.storage import DataLayout, LabelLog
 
 pytestmark = pytest.mark.slow  # a `photo-assets run` subprocess and a browser
@@ -378,6 +380,50 @@ def test_review_typing_a_name_someone_has_merges_after_a_confirm(review_server, 
     card = page.locator(f".card[data-person='{named['person_id']}']")
     assert card.locator(".meta").inner_text().startswith(f"{named['faces'] + other['faces']} faces")
     screenshot(page, "people-after-merge-by-name")
+
+
+def test_review_draw_a_missed_face_on_a_photo_page(review_server, review_copy, page, shared_dir):
+    """A photo stored sideways (a scan), where the detector finds no face: the user drags a box around the face on
+    its page and names it; the next `photo-assets run` embeds it and it is in that person."""
+    url, data = review_server
+    library, _, home = review_copy
+    box = sideways_copy(shared_dir / "faces" / "deepface" / "img59.jpg", library / "scan.jpg")
+    env = os.environ | {"DAGSTER_HOME": str(home), "PYTHONPATH": str(PROJECT_DIR)}
+    result = photo_assets_cli(env, "run", "--library", str(library), "--data", str(data), timeout=RUN_TIMEOUT_S)
+    assert result.returncode == 0, result.stdout + result.stderr
+    photo = next(p for p in PeopleService(DataLayout(data)).view().photos.values() if p.path == "scan.jpg")
+    assert not PeopleService(DataLayout(data)).view().photo_boxes.get(photo.photo_id)
+    count = len(edits(data))
+    page.goto(f"{url}/photo/{photo.photo_id}")
+    page.wait_for_function("document.querySelector('figure.photo img').complete")
+    page.locator("#draw-face").click()
+    figure = page.locator("figure.photo").bounding_box()
+    scale = figure["width"] / photo.width
+    x, y, width, height = box
+    page.mouse.move(figure["x"] + x * scale, figure["y"] + y * scale)
+    page.mouse.down()
+    page.mouse.move(figure["x"] + (x + width / 2) * scale, figure["y"] + (y + height / 2) * scale, steps=5)
+    page.mouse.move(figure["x"] + (x + width) * scale, figure["y"] + (y + height) * scale, steps=5)
+    page.mouse.up()
+    page.locator("#new-face input").fill(NEW_NAME)
+    screenshot(page, "photo-drawn")
+    with page.expect_navigation():
+        page.locator("#new-face button[type=submit]").click()
+    log = wait_for_edit_count(data, count + 1)
+    drawn = log[-1]
+    assert drawn.op == "add_face" and drawn.args["photo_id"] == photo.photo_id and drawn.args["name"] == NEW_NAME
+    tolerance = 2 / scale + 1  # a couple of screen pixels
+    assert all(abs(drawn.args[key] - value) <= tolerance
+               for key, value in zip(("x", "y", "width", "height"), box)), (drawn.args, box)
+    page.reload()
+    assert page.locator(f".box.pending[data-pending='{drawn.args['face_id']}']").count() == 1
+    result = photo_assets_cli(env, "run", "--library", str(library), "--data", str(data), timeout=RUN_TIMEOUT_S)
+    assert result.returncode == 0, result.stdout + result.stderr
+    faces = {row["face_id"]: row for row in pq.read_table(DataLayout(data).people_faces).to_pylist()}
+    assert faces[drawn.args["face_id"]]["person_name"] == NEW_NAME
+    page.reload()
+    assert page.locator(f".box[data-face='{drawn.args['face_id']}']").count() == 1
+    screenshot(page, "photo-drawn-recognised")
 
 
 def test_review_edits_are_reported_and_person_clusters_follows_them(review_server, review_copy):

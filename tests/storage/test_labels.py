@@ -142,3 +142,40 @@ def test_replay_of_the_same_edits_is_the_same_state(tmp_path: Path):
     assert replay(edits) == replay(list(edits))
     assert replay(edits).names == {"111111": "Alice", "222222": "Bob"}
     assert log.version().startswith("3:")
+
+
+def test_imports_are_weaker_than_every_edit_and_never_undone(tmp_path: Path):
+    log = LabelLog(DataLayout(tmp_path).label_log)
+    log.imported("f1", "a.jpg.xmp", "Bob", "p1")
+    log.imported("f2", "b.jpg.xmp", "bob ", "p2")
+    state = log.state()
+    bob = state.person_named("Bob")
+    assert state.seeds() == {"f1": bob, "f2": bob} and state.imported_faces == {"f1", "f2"}
+    # The user renames Bob's person, rejects f2 from it and places f3; a later import changes nothing of that.
+    log.rename(bob, "Robert", ["f1"])
+    log.reject("f2", bob, RejectReason.NOT_THIS_PERSON)
+    log.move("f3", "222222", name="Carol")
+    log.imported("f3", "c.jpg.xmp", "Bob", "p3")
+    log.imported("f4", "d.jpg.xmp", "Bob", "p4")
+    state = log.state()
+    assert state.name_of(bob) == "Robert" and state.seeds()["f4"] == bob  # Bob's faces still meet in Robert
+    assert "f2" not in state.seeds() and state.seeds()["f3"] == "222222"
+    assert state.imported_faces == {"f4"}
+    undone = log.undo()
+    assert undone.args["op"] == "move"  # the last edit the user made, not the imports after it
+    # Two names for one face from two sources: neither.
+    log.imported("f5", "e.jpg.xmp", "Dan", "p5")
+    log.imported("f5", "e.jpg", "Dave", "p5")
+    log.imported("f4", "d.jpg.xmp", None, "p4")  # the region is gone from the file
+    state = log.state()
+    assert "f5" not in state.seeds() and "f4" not in state.seeds()
+
+
+def test_a_face_added_by_hand_is_recorded_with_its_person(tmp_path: Path):
+    log = LabelLog(DataLayout(tmp_path).label_log)
+    log.add_face("f9", "p9", (10, 20, 30, 40), "333333", "Eve")
+    state = log.state()
+    assert state.added == {"f9": {"photo_id": "p9", "x": 10, "y": 20, "width": 30, "height": 40}}
+    assert state.seeds() == {"f9": "333333"} and state.name_of("333333") == "Eve"
+    log.undo()
+    assert log.state().added == {} and log.state().seeds() == {}

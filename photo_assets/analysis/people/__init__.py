@@ -9,6 +9,7 @@ from photo_assets.analysis.people.index import FaceIndex, build_index, index_rec
 from photo_assets.analysis.people.naming import UNKNOWN_NAME, unknown_number
 from photo_assets.analysis.people.persons import (
     ASSIGNED_BY_AUTO,
+    ASSIGNED_BY_FILE,
     ASSIGNED_BY_NAME,
     ASSIGNED_BY_USER,
     FACE_SCHEMA,
@@ -20,6 +21,7 @@ from photo_assets.analysis.people.vectors import EMBEDDING_DIMS, normalise
 
 __all__ = [
     "ASSIGNED_BY_AUTO",
+    "ASSIGNED_BY_FILE",
     "ASSIGNED_BY_NAME",
     "ASSIGNED_BY_USER",
     "EMBEDDING_DIMS",

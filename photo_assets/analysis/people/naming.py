@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from photo_assets.analysis.labels import LabelState
+from photo_assets.analysis.labels import LabelState, person_number
 
-# Unknown people get a number of this many digits, derived from their faces (the same data gives the same numbers).
-UNKNOWN_DIGITS = 6
 UNKNOWN_NAME = "Unknown person {number}"
 
 
 def unknown_number(seed_text: str, taken: set[str]) -> str:
-    """A 6-digit number derived from a group's identity (its smallest face_id), re-drawn while taken."""
-    for attempt in range(1000):
-        digest = hashlib.sha256(f"{seed_text}#{attempt}".encode()).digest()
-        number = str(10 ** (UNKNOWN_DIGITS - 1) + int.from_bytes(digest[:8], "big") % (9 * 10 ** (UNKNOWN_DIGITS - 1)))
-        if number not in taken:
-            return number
-    raise RuntimeError("no free unknown-person number")  # 900,000 numbers: unreachable for a real library
+    """A number for an unknown group, derived from its identity (its smallest face_id), re-drawn while taken."""
+    return person_number(seed_text, taken)
 
 
 def previous_members(previous: pa.Table | None) -> dict[str, str]:

@@ -22,13 +22,13 @@ from photo_assets.analysis.people.index import (
     nearest_neighbours,
     query_vectors,
 )
+from photo_assets.analysis.people.vectors import fingerprints
 
 # Up to this many pairs the whole table is exact, whatever the index holds: brute force costs seconds there, and
 # approximate neighbours cost recall.
 EXACT_TABLE_MAX_PAIRS = BRUTE_FORCE_MAX_PAIRS
 # A new face is offered to the rows of this many times k indexed faces around it.
 REVERSE_REACH = 3
-from photo_assets.analysis.people.vectors import fingerprints
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,9 @@ from photo_assets.analysis.people.suggestions import suggest
 from photo_assets.analysis.people.thresholds import DLIB, Thresholds
 from photo_assets.analysis.people.vectors import EMBEDDING_DIMS, normalise, sum_by
 
-# Who put a face in its person: the user's edits, a name the user gave (its confirmed faces are close), or clustering.
-ASSIGNED_BY_USER, ASSIGNED_BY_NAME, ASSIGNED_BY_AUTO = "user", "name", "auto"
+# Who put a face in its person: the user's edits, another tool's face region (imported), a name the user gave (its
+# confirmed faces are close), or clustering.
+ASSIGNED_BY_USER, ASSIGNED_BY_FILE, ASSIGNED_BY_NAME, ASSIGNED_BY_AUTO = "user", "file", "name", "auto"
 
 FACE_SCHEMA = pa.schema(
     [
@@ -228,7 +229,9 @@ def cluster_people(
     group, by_name, refined, active, photo_codes, table = _group_faces(ids, photos, kept_vectors, kept_reasons, word,
                                                                        labels, index, previous, thresholds)
     person = _persons(ids, group, word, previous, labels)
-    assigned = np.where(word.seeded >= 0, ASSIGNED_BY_USER, np.where(by_name, ASSIGNED_BY_NAME, ASSIGNED_BY_AUTO))
+    by_file = np.array([face_id in labels.imported_faces for face_id in ids.tolist()], dtype=bool)
+    assigned = np.where(word.seeded >= 0, np.where(by_file, ASSIGNED_BY_FILE, ASSIGNED_BY_USER),
+                        np.where(by_name, ASSIGNED_BY_NAME, ASSIGNED_BY_AUTO))
     faces, people = _tables(ids, photos, kept_vectors, person, assigned, kept_reasons,
                             face_ids[not_faces], photo_ids[not_faces], labels)
     suggestions = _suggestions(ids[active], person[active], refined, photo_codes, people, labels)

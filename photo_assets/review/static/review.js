@@ -265,3 +265,51 @@ document.querySelectorAll(".photo .box").forEach((box) => {
   });
   box.addEventListener("click", () => { item.scrollIntoView({ block: "nearest" }); const i = item.querySelector("input"); if (i) i.focus(); });
 });
+
+// -- one photo: draw a face the detector missed ------------------------------------------------------------------
+const figure = document.querySelector("figure.photo[data-photo]");
+const drawButton = document.getElementById("draw-face");
+if (figure && drawButton) {
+  const drawn = figure.querySelector(".box.drawing");
+  const form = document.getElementById("new-face");
+  const size = { width: Number(figure.dataset.width), height: Number(figure.dataset.height) };
+  let start = null;
+  let box = null; // in the photo's pixels
+  const point = (event) => {
+    const rect = figure.getBoundingClientRect();
+    const x = Math.min(Math.max(event.clientX - rect.left, 0), rect.width) / rect.width;
+    const y = Math.min(Math.max(event.clientY - rect.top, 0), rect.height) / rect.height;
+    return { x, y };
+  };
+  const show = (a, b) => {
+    const left = Math.min(a.x, b.x), top = Math.min(a.y, b.y);
+    const width = Math.abs(a.x - b.x), height = Math.abs(a.y - b.y);
+    Object.assign(drawn.style, { left: `${100 * left}%`, top: `${100 * top}%`, width: `${100 * width}%`, height: `${100 * height}%` });
+    drawn.hidden = false;
+    box = [left * size.width, top * size.height, width * size.width, height * size.height].map(Math.round);
+  };
+  drawButton.addEventListener("click", () => { figure.classList.add("drawing"); say("Drag a box around the face", false); });
+  figure.addEventListener("pointerdown", (event) => {
+    if (!figure.classList.contains("drawing")) return;
+    event.preventDefault();
+    start = point(event);
+    figure.setPointerCapture(event.pointerId);
+  });
+  figure.addEventListener("pointermove", (event) => { if (start) show(start, point(event)); });
+  figure.addEventListener("pointerup", (event) => {
+    if (!start) return;
+    show(start, point(event));
+    start = null;
+    figure.classList.remove("drawing");
+    form.hidden = false;
+    form.querySelector("input").focus();
+  });
+  form.querySelector(".cancel").addEventListener("click", () => { form.hidden = true; drawn.hidden = true; box = null; });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!box) { say("Draw the box first", true); return; }
+    const name = form.querySelector("input").value.trim();
+    run([{ op: "add_face", photo: figure.dataset.photo, box: box.join(","), name }],
+        name ? `Face added as ${name}` : "Face added");
+  });
+}
