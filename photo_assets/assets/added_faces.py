@@ -77,9 +77,13 @@ def _catalogue(photo_library: PhotoLibrary) -> tuple[dict, dict]:
     """(photo_id -> absolute path, photo_id -> oriented (width, height)) of every catalogued photo that decoded,
     each content once."""
     photos: dict = {}
+    library = Path(photo_library.library_dir)
     for path in photo_library.layout.batch_files(PHOTOS):
+        # Sidecars are looked for in the library as configured now (a batch's manifest keeps the folder it was
+        # scanned in, which may have moved since).
+        scanned_in, _ = photo_library.manifest(path.stem)
         for photo_id, photo in analysable_photos(photo_library, path.stem).items():
-            photos.setdefault(photo_id, photo)
+            photos.setdefault(photo_id, library / photo.relative_to(scanned_in))
     catalog = photo_library.store().read_all(PHOTOS, columns=["photo_id", "width", "height"])
     sizes = {} if catalog is None else {row["photo_id"]: (row["width"], row["height"]) for row in catalog.to_pylist()}
     return photos, sizes

@@ -77,7 +77,7 @@ def test_exiftools_regions_are_read_in_each_placement(placement: str, tmp_path: 
     assert region.region.name == "Zoë d'Arc" and _pixels(region.region) == (40, 60, 100, 120)
 
 
-@pytest.mark.parametrize("suffix", [".webp", ".png", ".tif"])
+@pytest.mark.parametrize("suffix", [".webp", ".png", ".tif", ".heic"])
 def test_regions_embedded_in_other_formats_are_read(suffix: str, tmp_path: Path):
     photo = tmp_path / f"IMG_1{suffix}"
     Image.new("RGB", (WIDTH, HEIGHT), "grey").save(photo)
