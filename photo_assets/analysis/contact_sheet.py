@@ -39,13 +39,13 @@ def jpeg_bytes(image: Image.Image) -> bytes:
 
 @dataclass(frozen=True)
 class FaceTile:
-    crop: Path  # the face's stored crop (face_crop); a grey tile stands in while it does not exist
+    crop: Path | bytes  # the stored crop (face_crop), or its JPEG bytes; a grey tile stands in while it does not exist
     box: tuple[float, float, float, float]  # x, y, width, height in full-size oriented pixels
 
 
 def _thumbnail(tile: FaceTile) -> Image.Image:
     try:
-        with Image.open(tile.crop) as stored:
+        with Image.open(io.BytesIO(tile.crop) if isinstance(tile.crop, bytes) else tile.crop) as stored:
             crop = stored.convert("RGB").resize((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.BICUBIC)
     except OSError:
         return Image.new("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE), BACKGROUND)

@@ -42,7 +42,7 @@ import json
 import math
 import os
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,7 +241,7 @@ def model_version(settings: DetectorSettings, descriptor: Descriptor, weights_sh
     return f"{detector}/dlib-resnet-{weights_sha256[:12]}-mirrored/dlib-{importlib.metadata.version('dlib-bin')}"
 
 
-class _LiteNetwork:
+class LiteNetwork:
     """One converted network on LiteRT's interpreter, its outputs in the order of the network it was converted from.
 
     An interpreter re-allocates its tensors for every new input shape, which costs about half a run of a small
@@ -302,13 +302,13 @@ def _cascade(networks: FaceNetworks):
     # R-Net and O-Net take crops in batches of any size; P-Net one pyramid level of one photo at a time.
     return functools.partial(
         face_cascade.detect,
-        *(_LiteNetwork(networks.path(name), per_shape=True, batch_buckets=name != "pnet") for name in MTCNN_NETWORKS),
+        *(LiteNetwork(networks.path(name), per_shape=True, batch_buckets=name != "pnet") for name in MTCNN_NETWORKS),
     )
 
 
 @functools.cache
-def _descriptor_network(path: Path) -> _LiteNetwork:
-    return _LiteNetwork(path)
+def _descriptor_network(path: Path) -> LiteNetwork:
+    return LiteNetwork(path)
 
 
 @functools.cache
@@ -399,7 +399,7 @@ class FaceAnalyzer:
             _shape_predictor(self.networks.shape_predictor)
         _cascade(self.networks)
 
-    def _network(self) -> _LiteNetwork:
+    def _network(self) -> LiteNetwork:
         network = "dlib_resnet" if self.descriptor is Descriptor.DLIB else "facenet"
         return _descriptor_network(self.networks.path(network))
 
@@ -490,7 +490,7 @@ class FaceAnalyzer:
         return np.concatenate([self._mirrored(network, batch) for batch in batches]).astype(np.float32)
 
     @staticmethod
-    def _mirrored(network: _LiteNetwork, chips: np.ndarray) -> np.ndarray:
+    def _mirrored(network: LiteNetwork, chips: np.ndarray) -> np.ndarray:
         (both,) = network(np.concatenate([chips, chips[:, :, ::-1]]).astype(np.float32))
         return both[: len(chips)] + both[len(chips) :]
 
@@ -507,16 +507,19 @@ class FaceAnalyzer:
         return PhotoFaces(image.width, image.height, tuple(faces), embeddings, sharpness, crops)
 
     def analyse(
-        self, photos: Iterable[tuple[str, Path]], batch_size: int = EMBED_BATCH_SIZE
+        self, photos: Iterable[tuple[str, Path]], batch_size: int = EMBED_BATCH_SIZE,
+        on_decoded: Callable[[str, Image.Image, tuple[int, int]], None] | None = None,
     ) -> Iterator[tuple[str, PhotoFaces | PhotoError]]:
         """(photo_id, PhotoFaces or PhotoError) for each photo, in order; one bad photo never stops the rest.
 
         One photo is decoded at a time and dropped once its faces are cut out, so memory holds one photo plus the
         aligned faces waiting for a batch: `batch_size` of them, and the faces of the photo that filled the batch.
+        `on_decoded(photo_id, reduced decode, full size)` is handed each photo's reduced decode once its faces are
+        found, so another analysis (objects) shares the decode instead of making its own.
         """
         pending: list[tuple[str, PhotoFaces | PhotoError]] = []
         crops: list[np.ndarray] = []
-        for photo_id, found, photo_crops in self._scanned(photos):
+        for photo_id, found, photo_crops in self._scanned(photos, on_decoded):
             pending.append((photo_id, found))
             crops.append(photo_crops)
             if sum(map(len, crops)) >= batch_size:
@@ -524,13 +527,17 @@ class FaceAnalyzer:
                 pending, crops = [], []
         yield from self._with_embeddings(pending, crops, batch_size)
 
-    def _scanned(self, photos: Iterable[tuple[str, Path]]) -> Iterator[tuple[str, PhotoFaces | PhotoError, np.ndarray]]:
+    def _scanned(
+        self, photos: Iterable[tuple[str, Path]], on_decoded=None
+    ) -> Iterator[tuple[str, PhotoFaces | PhotoError, np.ndarray]]:
         """(photo_id, its faces with embeddings still empty or its error, their aligned crops), in order. A photo is
         aligned after the next one's faces are found, so that its full-size decode has run meanwhile."""
         with ThreadPoolExecutor(1, thread_name_prefix="photo-decode") as decoder:
             previous = None
             for photo_id, path, decode in self._decoded_ahead(photos, decoder):
                 current = (photo_id, self._detected(path, decode, decoder))
+                if on_decoded is not None and isinstance(current[1], _Detected):
+                    on_decoded(photo_id, current[1].decoded.reduced, current[1].decoded.full_size)
                 if previous:
                     yield self._aligned(*previous)
                 previous = current

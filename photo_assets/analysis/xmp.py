@@ -18,7 +18,7 @@ What we own, and replace on every write (dropping it when we have nothing to say
 - `Iptc4xmpExt:PersonInImage`, `photoshop:Country`, `photoshop:City`, `Iptc4xmpCore:CountryCode`,
   `exif:GPSLatitude`, `exif:GPSLongitude` (XMP's "DDD,MM.mmmmmmN" form).
 Keywords are shared with the user, so there we own entries, not the property: `lr:hierarchicalSubject` entries under
-`People|`, `Places|` and `Colours|`, and in `dc:subject` the words those entries spell. Every other property, in any
+`People|`, `Places|`, `Colours|` and `Objects|`, and in `dc:subject` the words those entries spell. Every other property, in any
 rdf:Description and in either attribute or element form, is kept as it was.
 """
 
@@ -62,8 +62,8 @@ OWNED = [
     (EXIF, "GPSLatitude"), (EXIF, "GPSLongitude"),
 ]
 SUBJECT, HIERARCHICAL_SUBJECT = (DC, "subject"), (LR, "hierarchicalSubject")
-PEOPLE_ROOT, PLACES_ROOT, COLOURS_ROOT = "People", "Places", "Colours"
-OWNED_ROOTS = (PEOPLE_ROOT, PLACES_ROOT, COLOURS_ROOT)
+PEOPLE_ROOT, PLACES_ROOT, COLOURS_ROOT, OBJECTS_ROOT = "People", "Places", "Colours", "Objects"
+OWNED_ROOTS = (PEOPLE_ROOT, PLACES_ROOT, COLOURS_ROOT, OBJECTS_ROOT)
 HIERARCHY_SEPARATOR = "|"
 DECIMALS = 6
 # Characters XML 1.0 cannot carry at all; they are dropped from names.
@@ -94,6 +94,7 @@ class PhotoTags:
     height: int
     faces: Sequence[FaceRegion] = ()
     colours: Sequence[str] = ()
+    objects: Sequence[str] = ()  # COCO labels found in the photo
     country: str | None = None
     country_code: str | None = None
     city: str | None = None
@@ -142,12 +143,13 @@ def gps_coordinate(value: float, positive: str, negative: str) -> str:
 
 
 def hierarchical_keywords(tags: PhotoTags) -> list[str]:
-    """People|Name, Places|Country|City, Colours|Colour: each once, in this order."""
+    """People|Name, Places|Country|City, Colours|Colour, Objects|label: each once, in this order."""
     keywords = [f"{PEOPLE_ROOT}|{_keyword_part(name)}" for name in person_names(tags)]
     if tags.country:
         place = [PLACES_ROOT, _keyword_part(tags.country)] + ([_keyword_part(tags.city)] if tags.city else [])
         keywords.append(HIERARCHY_SEPARATOR.join(place))
     keywords += [f"{COLOURS_ROOT}|{_keyword_part(colour)}" for colour in tags.colours]
+    keywords += [f"{OBJECTS_ROOT}|{_keyword_part(label)}" for label in sorted(tags.objects)]
     return list(dict.fromkeys(keywords))
 
 

@@ -1,5 +1,6 @@
-"""`face_detections` and `face_embeddings`: found, aligned and embedded in one pass per batch (each photo is decoded
-once), written as two Parquet datasets. Runs in the `face_models` pool: one face step at a time across all runs."""
+"""`face_detections`, `face_embeddings` and `object_detections`: faces found, aligned and embedded, and objects found,
+in one pass per batch (each photo is decoded once: the object detector takes the face detector's reduced decode),
+written as three Parquet datasets. Runs in the `face_models` pool: one such step at a time across all runs."""
 
 import dagster as dg
 import numpy as np
@@ -7,7 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from photo_assets import models
-from photo_assets.analysis.contact_sheet import FaceTile, grid
+from photo_assets.analysis.contact_sheet import FaceTile, contact_sheet, face_crop, grid, jpeg_bytes
 from photo_assets.analysis.descriptors import Descriptor
 from photo_assets.analysis.faces import (
     EMBEDDING_SIZE,
@@ -19,13 +20,25 @@ from photo_assets.analysis.faces import (
     model_version,
 )
 from photo_assets.analysis.images import PhotoError
+from photo_assets.analysis.objects import ObjectBox, ObjectDetector
+from photo_assets.analysis.objects import model_version as object_model_version
 from photo_assets.assets.batches import BACKFILL_POLICY, BatchOutcome, materialize_batches
 from photo_assets.assets.metadata import picture, preview
-from photo_assets.assets.names import FACE_DETECTIONS, FACE_EMBEDDINGS, FACE_POOL, FACE_STEP_TAGS, FACES_GROUP, PHOTOS
+from photo_assets.assets.names import (
+    FACE_DETECTIONS,
+    FACE_EMBEDDINGS,
+    FACE_POOL,
+    FACE_STEP_TAGS,
+    FACES_GROUP,
+    OBJECT_DETECTIONS,
+    OBJECTS_GROUP,
+    PHOTOS,
+)
 from photo_assets.assets.photo_rows import analysable_photos
 from photo_assets.assets.progress import StepProgress
 from photo_assets.partitions import photo_batches
 from photo_assets.resources import FaceModels, PhotoLibrary
+from photo_assets.resources.face_models import scan_version
 from photo_assets.storage import DataLayout, write_atomically
 from photo_assets.storage.layout import FACE_SCANS
 
@@ -51,11 +64,20 @@ SCAN_SCHEMA = pa.schema(
     [("photo_id", pa.string()), ("width", pa.int32()), ("height", pa.int32()), ("faces", pa.int32()),
      ("error", pa.string()), ("version", pa.string())]
 )
+OBJECT_SCHEMA = pa.schema(
+    [("photo_id", pa.string()), ("label", pa.string()), ("score", pa.float32())]
+    + [(name, pa.int32()) for name in ("x", "y", "width", "height")]
+    + [("version", pa.string())]
+)
+# The objects' contact sheet: the best detections of the most common labels, a row each.
+SHEET_LABELS, SHEET_OBJECTS = 8, 8
 CHECK_FINITE = "embeddings_have_128_finite_values"
 CHECK_PAIRED = "every_detection_has_an_embedding"
 CHECK_BOXES = "boxes_inside_the_image"
 # The default model version is the assets' code version: other weights or detector defaults show them stale.
 DEFAULT_MODEL_VERSION = model_version(DetectorSettings(), Descriptor.DLIB, models.DLIB_RESNET.sha256)
+DEFAULT_OBJECT_VERSION = object_model_version(models.OBJECT_WEIGHTS.sha256)
+
 
 
 def face_rows(photo_id: str, result: PhotoFaces | PhotoError, version: str) -> tuple[list, list, dict]:
@@ -87,18 +109,39 @@ def _store_crops(layout: DataLayout, photo_id: str, result: PhotoFaces | PhotoEr
             write_atomically(layout.face_crop(face_id(photo_id, face)), crop)
 
 
-def _reused(store, photo_ids: list[str], version: str) -> tuple[pa.Table, pa.Table, pa.Table]:
-    scans = store.reusable(FACE_SCANS, photo_ids, version)
+def _reused(store, photo_ids: list[str], version: str, object_version: str):
+    """(scans, detections, embeddings, objects) of the photos both models already scanned."""
+    scans = store.reusable(FACE_SCANS, photo_ids, scan_version(version, object_version))
     if scans is None:
-        return SCAN_SCHEMA.empty_table(), DETECTION_SCHEMA.empty_table(), EMBEDDING_SCHEMA.empty_table()
+        return (SCAN_SCHEMA.empty_table(), DETECTION_SCHEMA.empty_table(), EMBEDDING_SCHEMA.empty_table(),
+                OBJECT_SCHEMA.empty_table())
     known = scans["photo_id"].to_pylist()
+    objects = store.reusable(OBJECT_DETECTIONS, known, object_version)
     detections = store.reusable(FACE_DETECTIONS, known, version)
     embeddings = store.reusable(FACE_EMBEDDINGS, known, version)
     return (
         scans.select(SCAN_SCHEMA.names).cast(SCAN_SCHEMA),
         DETECTION_SCHEMA.empty_table() if detections is None else detections.select(DETECTION_SCHEMA.names).cast(DETECTION_SCHEMA),
         EMBEDDING_SCHEMA.empty_table() if embeddings is None else embeddings.select(EMBEDDING_SCHEMA.names).cast(EMBEDDING_SCHEMA),
+        OBJECT_SCHEMA.empty_table() if objects is None else objects.select(OBJECT_SCHEMA.names).cast(OBJECT_SCHEMA),
     )
+
+
+def _object_metadata(table: pa.Table, objects: "_ObjectPass", path, scans: pa.Table, errors: int, version: str) -> dict:
+    counts = table["label"].value_counts().to_pylist() if table.num_rows else []
+    return {
+        "dagster/row_count": table.num_rows,
+        "path": dg.MetadataValue.path(str(path)),
+        "photos_scanned": scans.num_rows,
+        "photos_with_objects": len(set(table["photo_id"].to_pylist())),
+        "errors": errors,  # photos that could not be read: their error is in _face_scans
+        "objects_by_label": dg.MetadataValue.json(
+            {entry["values"]: entry["counts"] for entry in sorted(counts, key=lambda e: -e["counts"])}),
+        "model": version,
+        "contact_sheet": objects.sheet(table),
+        "preview": preview(table.sort_by([("score", "descending")]), ["photo_id", "label", "score", "x", "y",
+                                                                       "width", "height"]),
+    }
 
 
 def _checks(detections: pa.Table, embeddings: pa.Table, sizes: dict) -> list[dg.AssetCheckResult]:
@@ -130,6 +173,10 @@ def _checks(detections: pa.Table, embeddings: pa.Table, sizes: dict) -> list[dg.
                      automation_condition=dg.AutomationCondition.eager(),
                      description="The people descriptor of each face (dlib's ResNet, or FaceNet-128), with the "
                                  "model version."),
+        dg.AssetSpec(OBJECT_DETECTIONS, deps=[PHOTOS], group_name=OBJECTS_GROUP, kinds={"tensorflow", "parquet"},
+                     code_version=DEFAULT_OBJECT_VERSION, automation_condition=dg.AutomationCondition.eager(),
+                     description="Objects of COCO's 80 kinds (MB3-CenterNet): label, score and box in full-size "
+                                 "oriented pixels, found on the faces step's reduced decode."),
     ],
     check_specs=[
         dg.AssetCheckSpec(CHECK_FINITE, asset=FACE_EMBEDDINGS),
@@ -143,10 +190,12 @@ def _checks(detections: pa.Table, embeddings: pa.Table, sizes: dict) -> list[dg.
     can_subset=False,
 )
 def faces(context: dg.AssetExecutionContext, photo_library: PhotoLibrary, face_models: FaceModels):
-    """Detect, align and embed the faces of each batch; photos analysed before with the same model are reused."""
-    analyzer = face_models.analyzer()
+    """Detect, align and embed the faces of each batch, and find its objects; photos analysed before with the same
+    models are reused."""
+    analyzer, detector = face_models.analyzer(), face_models.object_detector()
     metadata, checks = materialize_batches(
-        context, lambda batch_key: _face_batch(context, photo_library, analyzer, face_models.embed_batch_size, batch_key)
+        context, lambda batch_key: _face_batch(context, photo_library, analyzer, detector, face_models.embed_batch_size,
+                                               batch_key)
     )
     for asset_key, values in metadata.items():
         yield dg.MaterializeResult(asset_key=asset_key, metadata=values)
@@ -161,23 +210,62 @@ def _counted(photos: list, progress: StepProgress):
         progress.advance()
 
 
+class _ObjectPass:
+    """Finds each photo's objects on the reduced decode the face detector made, keeping a small crop of the best
+    detections of each label for the contact sheet."""
+
+    def __init__(self, detector: ObjectDetector):
+        self.detector = detector
+        self.rows: list[dict] = []
+        self.best: dict[str, list[tuple[float, bytes, tuple]]] = {}
+
+    def __call__(self, photo_id: str, image, full_size: tuple[int, int]) -> None:
+        found = self.detector.detect(image, full_size)
+        self.rows += [{"photo_id": photo_id, "label": box.label, "score": box.score, "x": box.x, "y": box.y,
+                       "width": box.width, "height": box.height, "version": self.detector.model_version}
+                      for box in found]
+        for box in found:
+            self._offer(box, image, image.width / full_size[0])
+
+    def _offer(self, box: ObjectBox, image, scale: float) -> None:
+        kept = self.best.setdefault(box.label, [])
+        if len(kept) < SHEET_OBJECTS or box.score > kept[-1][0]:
+            bounds = (box.x, box.y, box.width, box.height)
+            kept.append((box.score, jpeg_bytes(face_crop(image, bounds, scale)), bounds))
+            kept.sort(key=lambda entry: -entry[0])
+            del kept[SHEET_OBJECTS:]
+
+    def sheet(self, objects: pa.Table) -> dg.MetadataValue:
+        counts = objects["label"].value_counts().to_pylist() if objects.num_rows else []
+        common = [entry["values"] for entry in sorted(counts, key=lambda e: -e["counts"]) if entry["values"] in self.best]
+        rows = [[FaceTile(crop, bounds) for _, crop, bounds in self.best[label]] for label in common[:SHEET_LABELS]]
+        if not rows:
+            return dg.MetadataValue.md("_(no objects found in this run's photos)_")
+        return picture(contact_sheet(rows, common[:SHEET_LABELS]), "objects found")
+
+
 def _face_batch(
     context: dg.AssetExecutionContext,
     photo_library: PhotoLibrary,
     analyzer: FaceAnalyzer,
+    detector: ObjectDetector,
     embed_batch_size: int,
     batch_key: str,
 ) -> BatchOutcome:
     store = photo_library.store()
-    version = analyzer.model_version
+    version, object_version = analyzer.model_version, detector.model_version
     photos = analysable_photos(photo_library, batch_key)
-    reused_scans, reused_detections, reused_embeddings = _reused(store, list(photos), version)
+    reused_scans, reused_detections, reused_embeddings, reused_objects = _reused(store, list(photos), version,
+                                                                                 object_version)
     done = set(reused_scans["photo_id"].to_pylist())
     detections, embeddings, scans = [], [], []
     todo = [(photo_id, path) for photo_id, path in photos.items() if photo_id not in done]
     progress = StepProgress(context.log, "faces", batch_key, len(todo))
-    for photo_id, result in analyzer.analyse(_counted(todo, progress), batch_size=embed_batch_size):
+    objects = _ObjectPass(detector)
+    for photo_id, result in analyzer.analyse(_counted(todo, progress), batch_size=embed_batch_size,
+                                             on_decoded=objects):
         found, embedded, scan = face_rows(photo_id, result, version)
+        scan["version"] = scan_version(version, object_version)
         _store_crops(store.layout, photo_id, result)
         detections += found
         embeddings += embedded
@@ -185,9 +273,11 @@ def _face_batch(
     progress.finish()
     detection_table = pa.concat_tables([pa.Table.from_pylist(detections, DETECTION_SCHEMA), reused_detections])
     embedding_table = pa.concat_tables([pa.Table.from_pylist(embeddings, EMBEDDING_SCHEMA), reused_embeddings])
+    object_table = pa.concat_tables([pa.Table.from_pylist(objects.rows, OBJECT_SCHEMA), reused_objects])
     scan_table = pa.concat_tables([pa.Table.from_pylist(scans, SCAN_SCHEMA), reused_scans])
     detections_path = store.write_batch(FACE_DETECTIONS, batch_key, detection_table)
     embeddings_path = store.write_batch(FACE_EMBEDDINGS, batch_key, embedding_table)
+    objects_path = store.write_batch(OBJECT_DETECTIONS, batch_key, object_table)
     # Last: a scan is what lets a re-run reuse a photo's faces, so it must never exist without them (a kill or a full
     # disk between these writes would otherwise leave photos recorded as faceless for good).
     store.write_batch(FACE_SCANS, batch_key, scan_table)
@@ -218,5 +308,6 @@ def _face_batch(
             "model": version,
             "faces_computed": len(embeddings),
         },
+        OBJECT_DETECTIONS: _object_metadata(object_table, objects, objects_path, scan_table, errors, object_version),
     }
     return metadata, _checks(detection_table, embedding_table, sizes)

@@ -4,7 +4,14 @@ they write (photo_assets.storage.layout)."""
 import dagster as dg
 from dagster_celery.tags import DAGSTER_CELERY_QUEUE_TAG
 
-from photo_assets.storage.layout import COLOR_HISTOGRAMS, FACE_DETECTIONS, FACE_EMBEDDINGS, LOCATIONS, PHOTOS
+from photo_assets.storage.layout import (
+    COLOR_HISTOGRAMS,
+    FACE_DETECTIONS,
+    FACE_EMBEDDINGS,
+    LOCATIONS,
+    OBJECT_DETECTIONS,
+    PHOTOS,
+)
 
 ADDED_FACES = "added_faces"
 FACE_INDEX = "face_index"
@@ -17,6 +24,7 @@ COLOR_HISTOGRAMS_KEY = dg.AssetKey(COLOR_HISTOGRAMS)
 LOCATIONS_KEY = dg.AssetKey(LOCATIONS)
 FACE_DETECTIONS_KEY = dg.AssetKey(FACE_DETECTIONS)
 FACE_EMBEDDINGS_KEY = dg.AssetKey(FACE_EMBEDDINGS)
+OBJECT_DETECTIONS_KEY = dg.AssetKey(OBJECT_DETECTIONS)
 ADDED_FACES_KEY = dg.AssetKey(ADDED_FACES)
 FACE_INDEX_KEY = dg.AssetKey(FACE_INDEX)
 LABEL_LOG_KEY = dg.AssetKey(LABEL_LOG)
@@ -26,6 +34,7 @@ XMP_SIDECARS_KEY = dg.AssetKey(XMP_SIDECARS)
 CATALOG_GROUP = "catalog"
 ANALYSIS_GROUP = "analysis"
 FACES_GROUP = "faces"
+OBJECTS_GROUP = "objects"  # found in the faces step's pass, sharing its decode
 PEOPLE_GROUP = "people"
 SIDECARS_GROUP = "sidecars"
 
@@ -39,4 +48,4 @@ FACE_STEP_TAGS = {DAGSTER_CELERY_QUEUE_TAG: FACES_QUEUE}
 
 # What the sensor asks for each new batch; faces follow in runs of their own (declarative automation).
 CATALOG_ASSETS = dg.AssetSelection.groups(CATALOG_GROUP, ANALYSIS_GROUP)
-PER_BATCH_ASSETS = CATALOG_ASSETS | dg.AssetSelection.groups(FACES_GROUP)
+PER_BATCH_ASSETS = CATALOG_ASSETS | dg.AssetSelection.groups(FACES_GROUP, OBJECTS_GROUP)

@@ -25,6 +25,7 @@ from photo_assets.assets.names import (
     COLOR_HISTOGRAMS,
     FACE_DETECTIONS,
     LOCATIONS,
+    OBJECT_DETECTIONS,
     PERSON_CLUSTERS,
     PHOTOS,
     SIDECARS_GROUP,
@@ -36,8 +37,8 @@ from photo_assets.storage import DataLayout, DataStore, write_atomically
 from photo_assets.storage.layout import XMP_SIDECAR_LOG, XMP_SUFFIX
 from photo_assets.storage.people import load_people, load_people_faces
 
-# v2: regions in the stored photo's frame (readers apply the orientation), not the oriented one.
-XMP_VERSION = "xmp-v2-mwg-mp-stored-frame"
+# v2: regions in the stored photo's frame (readers apply the orientation), not the oriented one. v3: Objects| tags.
+XMP_VERSION = "xmp-v3-objects"
 # Colours worth a keyword: the photo's largest ones, each at least this share of it.
 COLOUR_KEYWORD_MIN_SHARE = 0.15
 COLOUR_KEYWORDS = 3
@@ -62,14 +63,14 @@ def sidecar_path(photo_library: PhotoLibrary, relative: str) -> Path:
     group_name=SIDECARS_GROUP,
     kinds={"python", "xmp"},
     code_version=XMP_VERSION,
-    deps=[PHOTOS, LOCATIONS, COLOR_HISTOGRAMS, PERSON_CLUSTERS],
+    deps=[PHOTOS, LOCATIONS, COLOR_HISTOGRAMS, OBJECT_DETECTIONS, PERSON_CLUSTERS],
     # A rename re-clusters people, and every batch's sidecars follow; so does a batch's own new analysis.
     automation_condition=dg.AutomationCondition.eager(),
     check_specs=[dg.AssetCheckSpec(CHECK_NO_ERRORS, asset=XMP_SIDECARS)],
 )
 def xmp_sidecars(context: dg.AssetExecutionContext, photo_library: PhotoLibrary) -> dg.MaterializeResult:
     """An XMP sidecar per catalogued photo: named faces as MWG regions and Microsoft People Tags, names in
-    Iptc4xmpExt:PersonInImage, keywords (People|, Places|, Colours|) in dc:subject and lr:hierarchicalSubject,
+    Iptc4xmpExt:PersonInImage, keywords (People|, Places|, Colours|, Objects|) in dc:subject and lr:hierarchicalSubject,
     country, city, country code and GPS. Merged into an existing sidecar: other tools' properties are kept."""
     metadata, checks = materialize_batches(context, lambda batch_key: _sidecar_batch(photo_library, batch_key))
     return dg.MaterializeResult(metadata=metadata[None], check_results=checks)
@@ -98,6 +99,15 @@ def _colours(store: DataStore, batch_key: str) -> dict[str, list[str]]:
         if len(chosen) < COLOUR_KEYWORDS:
             chosen.append(row["color"])
     return colours
+
+
+def _objects(store: DataStore, batch_key: str) -> dict[str, list[str]]:
+    """Per photo, the labels of the objects found in it (each once)."""
+    table = _read_batch_or_none(store, OBJECT_DETECTIONS, batch_key)
+    labels: dict[str, set[str]] = {}
+    for row in [] if table is None else table.select(["photo_id", "label"]).to_pylist():
+        labels.setdefault(row["photo_id"], set()).add(row["label"])
+    return {photo_id: sorted(found) for photo_id, found in labels.items()}
 
 
 def _named_faces(
@@ -185,7 +195,7 @@ def _sidecar_batch(photo_library: PhotoLibrary, batch_key: str) -> BatchOutcome:
     _, entries = photo_library.manifest(batch_key)
     real_paths = {display_path(entry.path): entry.path for entry in entries}
     photo_ids = sorted(set(catalog["photo_id"].to_pylist()))
-    places, colours = _places(store, batch_key), _colours(store, batch_key)
+    places, colours, objects = _places(store, batch_key), _colours(store, batch_key), _objects(store, batch_key)
     faces = _named_faces(store, photo_library.layout, photo_ids, photo_library.xmp_unnamed_regions)
     rows = []
     for photo in catalog.sort_by("path").to_pylist():
@@ -197,6 +207,7 @@ def _sidecar_batch(photo_library: PhotoLibrary, batch_key: str) -> BatchOutcome:
             height=photo["height"] or 0,
             faces=faces.get(photo["photo_id"], []),
             colours=colours.get(photo["photo_id"], []),
+            objects=objects.get(photo["photo_id"], []),
             country=place.get("country"),
             country_code=place.get("country_code"),
             city=place.get("city"),

@@ -139,7 +139,7 @@ def run(without_faces: bool) -> int:
         if batch not in rerun
     ]
     if not without_faces:
-        version = FaceModels(models_dir=str(config.models_dir), descriptor=config.face_descriptor).model_version()
+        version = FaceModels(models_dir=str(config.models_dir), descriptor=config.face_descriptor).scan_version()
         rerun += [batch for batch in _batches_of_another_model(DataLayout(config.data_dir), sorted(known), version)
                   if batch not in rerun]
     tags = {RUN_PID_TAG: str(os.getpid()), RUN_HOST_TAG: socket.gethostname()}

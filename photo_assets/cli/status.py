@@ -19,6 +19,7 @@ from photo_assets.storage.layout import (
     FACE_EMBEDDINGS,
     FACE_SCANS,
     LOCATIONS,
+    OBJECT_DETECTIONS,
     PHOTOS,
 )
 from photo_assets.storage.people import (
@@ -29,10 +30,11 @@ from photo_assets.storage.people import (
     load_region_conflicts,
 )
 
-# Per-batch assets whose outputs are counted per distinct photo. face_scans (every photo scanned for faces, with
-# faces or not) is how much of the library the face step has covered; face_detections counts photos with faces.
-PHOTO_ASSETS = [COLOR_HISTOGRAMS, LOCATIONS, FACE_SCANS, FACE_DETECTIONS, FACE_EMBEDDINGS]
-LABELS = {FACE_SCANS: "scanned for faces"}
+# Per-batch assets whose outputs are counted per distinct photo. face_scans (every photo scanned for faces and
+# objects, with some or not) is how much of the library the face step has covered; face_detections counts photos
+# with faces, object_detections photos with objects.
+PHOTO_ASSETS = [COLOR_HISTOGRAMS, LOCATIONS, FACE_SCANS, FACE_DETECTIONS, FACE_EMBEDDINGS, OBJECT_DETECTIONS]
+LABELS = {FACE_SCANS: "scanned for faces and objects", OBJECT_DETECTIONS: "photos with objects"}
 LAST_RUNS = 5
 
 

@@ -21,11 +21,12 @@ from photo_assets.analysis.regions import Conflict
 from photo_assets.analysis.people import ASSIGNED_BY_FILE, ASSIGNED_BY_USER, UNKNOWN_NAME
 from photo_assets.analysis.people.quality import REASONS
 from photo_assets.storage import DataLayout, DataStore, LabelLog
-from photo_assets.storage.layout import FACE_DETECTIONS, PHOTOS
+from photo_assets.storage.layout import FACE_DETECTIONS, OBJECT_DETECTIONS, PHOTOS
 from photo_assets.storage.people import load_added_faces, load_people_faces, load_region_conflicts
 
 # person_clusters' ranked "are these two the same person?" pairs.
 SUGGESTION_COLUMNS = ["person_id", "other_person_id", "distance", "rank", "face_id", "other_face_id"]
+OBJECT_COLUMNS = ["photo_id", "label", "score", "x", "y", "width", "height"]
 # A face the user took out of its person, waiting for the next clustering to place it; listed after the quality
 # gate's reasons for keeping a face out of every person.
 REJECTED_REASON = "rejected"
@@ -64,7 +65,7 @@ def _signature(layout: DataLayout) -> tuple:
     """Changes whenever any file read above changes."""
     files = [layout.people_faces, layout.people, layout.suggestions, layout.label_log, layout.region_conflicts,
              layout.added_faces]
-    for asset in (FACE_DETECTIONS, PHOTOS):
+    for asset in (FACE_DETECTIONS, PHOTOS, OBJECT_DETECTIONS):
         files += layout.batch_files(asset)
     signature = []
     for path in files:
@@ -141,6 +142,7 @@ class PeopleView:
     suggestions: list[Suggestion] = field(default_factory=list)  # ranked, edits applied, declined ones left out
     conflicts: list[Conflict] = field(default_factory=list)  # other tools' regions that disagree (none imported)
     added_by: dict[str, str] = field(default_factory=dict)  # face_id -> "region" or "hand", for faces not found
+    objects: dict[str, list[dict]] = field(default_factory=dict)  # photo_id -> objects found (label, score, box)
     has_people: bool = False
 
     def ordered_people(self) -> list[Person]:
@@ -225,6 +227,8 @@ def build_view(tables: dict, labels: LabelState) -> PeopleView:
     _add_photos_and_boxes(view, tables["photos"], tables["detections"])
     if tables["conflicts"] is not None:
         view.conflicts = [Conflict(**row) for row in tables["conflicts"].to_pylist()]
+    for row in [] if tables["objects"] is None else tables["objects"].to_pylist():
+        view.objects.setdefault(row["photo_id"], []).append(row)
     if tables["added"] is not None:
         view.added_by = dict(zip(tables["added"]["face_id"].to_pylist(), tables["added"]["added_by"].to_pylist()))
     if tables["faces"] is None:
@@ -327,6 +331,7 @@ class PeopleReader:
                     "photos": read_photos(self.layout),
                     "conflicts": load_region_conflicts(self.layout),
                     "added": load_added_faces(self.layout),
+                    "objects": DataStore(self.layout).read_all(OBJECT_DETECTIONS, columns=OBJECT_COLUMNS),
                 }
                 self._tables_signature = tables_signature
             self._view = build_view(self._tables, read_labels(self.layout))

@@ -10,8 +10,15 @@ from pydantic import Field
 from photo_assets import models, settings
 from photo_assets.analysis.descriptors import Descriptor
 from photo_assets.analysis.faces import EMBED_BATCH_SIZE, DetectorSettings, FaceAnalyzer
+from photo_assets.analysis.objects import ObjectDetector
+from photo_assets.analysis.objects import model_version as object_model_version
 
 DEFAULTS = DetectorSettings()
+
+
+def scan_version(face_version: str, object_version: str) -> str:
+    """A photo's scan is reusable when both its faces and its objects were found by the models in use now."""
+    return f"{face_version}+{object_version}"
 
 
 class FaceModels(dg.ConfigurableResource):
@@ -36,6 +43,13 @@ class FaceModels(dg.ConfigurableResource):
     def model_version(self) -> str:
         """The version the faces step gives its rows with these settings, without loading any network."""
         return models.expected_model_version(self._detector(), Descriptor(self.descriptor))
+
+    def scan_version(self) -> str:
+        """The version the faces step gives a photo's scan: its faces' and its objects' models together."""
+        return scan_version(self.model_version(), object_model_version(models.OBJECT_WEIGHTS.sha256))
+
+    def object_detector(self) -> ObjectDetector:
+        return models.object_detector(Path(self.models_dir))
 
     def analyzer(self) -> FaceAnalyzer:
         return models.face_analyzer(Path(self.models_dir), self._detector(), Descriptor(self.descriptor))

@@ -27,6 +27,7 @@ COLOR_HISTOGRAMS = "color_histograms"
 LOCATIONS = "locations"
 FACE_DETECTIONS = "face_detections"
 FACE_EMBEDDINGS = "face_embeddings"
+OBJECT_DETECTIONS = "object_detections"
 # Which photos were scanned with which model, faces or not: lets a re-run reuse a photo that has no faces too.
 FACE_SCANS = "_face_scans"
 # What each batch's sidecar writes did, per photo (written, unchanged, error).

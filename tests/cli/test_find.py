@@ -6,6 +6,7 @@ import json
 import math
 import os
 import shutil
+import subprocess
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from PIL import Image
 
 from devtools.library import copy_portraits
+from devtools.regions import exiftool
 from devtools.services import photo_assets_cli, photo_assets_run
 from photo_assets.analysis.images import read_metadata
 from photo_assets.assets.people import person_clusters
@@ -33,6 +35,10 @@ PORTRAITS = slice(0, 4)
 SOLID = {"solid/azure.jpg": (30, 83, 249), "solid/magenta.jpg": (233, 8, 200)}
 PAIR = "together/pair.jpg"
 AREZZO = (43.4633, 11.8797)
+# Real photos that ship in scikit-image's wheel, each of one COCO label.
+SKIMAGE_DATA = Path(__import__("skimage").__file__).parent / "data"
+OBJECT_PHOTOS = {"chelsea.png": "cat", "coffee.png": "cup", "motorcycle_left.png": "motorcycle",
+                 "motorcycle_right.png": "motorcycle"}
 
 
 def _pair(source: Path, left: str, right: str, target: Path) -> None:
@@ -62,6 +68,9 @@ def library(shared_dir: Path, tmp_path_factory) -> dict:
     for name, colour in SOLID.items():
         (library / name).parent.mkdir(parents=True, exist_ok=True)
         Image.new("RGB", (64, 48), colour).save(library / name, quality=95)
+    (library / "skimage").mkdir()
+    for name in OBJECT_PHOTOS:
+        shutil.copyfile(SKIMAGE_DATA / name, library / "skimage" / name)
     result = photo_assets_run(library, data, home)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -183,6 +192,26 @@ def test_with_and_without_faces(library: dict):
     portraits = {path for path in everything if path.split("/")[0] in {*PEOPLE, "together"}}
     assert portraits <= with_faces
     assert set(SOLID) <= without_faces
+
+
+def test_objects(library: dict, capsys):
+    for name, label in OBJECT_PHOTOS.items():
+        assert f"skimage/{name}" in paths(find(library, objects=[label])), label
+    assert paths(find(library, objects=["Motorcycle"])) == {"skimage/motorcycle_left.png", "skimage/motorcycle_right.png"}
+    portraits = {path for path in paths(find(library)) if path.split("/")[0] in PEOPLE}
+    assert portraits <= paths(find(library, objects=["person"]))  # a portrait is a person
+    assert not find(library, objects=["cat", "motorcycle"])  # both in one photo: none
+    assert main(["find", "--data", str(library["data"]), "--object", "dragon"]) == 2
+    said = capsys.readouterr().err
+    assert "unknown object 'dragon'" in said and "toothbrush" in said  # the 80 labels listed
+
+
+def test_object_tags_are_in_the_sidecars_as_exiftool_reads_them(library: dict):
+    sidecar = DataLayout(library["data"]).sidecar("skimage/chelsea.png")
+    read = subprocess.run([exiftool(), "-j", "-XMP-lr:HierarchicalSubject", "-XMP-dc:Subject", str(sidecar)],
+                          capture_output=True, text=True, check=True)
+    (tags,) = json.loads(read.stdout)
+    assert "Objects|cat" in tags["HierarchicalSubject"] and "cat" in tags["Subject"]
 
 
 def test_filters_combine_and_limit(library: dict):

@@ -398,7 +398,7 @@ def test_a_rename_updates_every_batchs_sidecars_by_automation():
         return set(result.get_requested_partitions(dg.AssetKey("xmp_sidecars"))), result.cursor
 
     for batch in batches:
-        for key in ("photos", "locations", "color_histograms"):
+        for key in ("photos", "locations", "color_histograms", "object_detections"):
             materialized(key, batch)
     wanted, cursor = requested()
     assert wanted == set()  # people not clustered yet: sidecars wait for them

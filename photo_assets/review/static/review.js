@@ -313,3 +313,11 @@ if (figure && drawButton) {
         name ? `Face added as ${name}` : "Face added");
   });
 }
+
+// -- one photo: an object's box shows while its label is hovered ----------------------------------------------------
+document.querySelectorAll(".objects .tag.object").forEach((tag) => {
+  const box = document.querySelector(`.object-box[data-object="${tag.dataset.object}"]`);
+  if (!box) return;
+  tag.addEventListener("mouseenter", () => box.classList.add("shown"));
+  tag.addEventListener("mouseleave", () => box.classList.remove("shown"));
+});
