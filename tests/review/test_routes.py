@@ -7,13 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from starlette.testclient import TestClient
 
 from devtools.library import write_photo
 from photo_assets.review.app import create_app
 from photo_assets.storage import DataLayout, DataStore, LabelLog
-from photo_assets.storage.layout import FACE_DETECTIONS, PHOTOS
+from photo_assets.analysis.regions import ONE_NAME_ON_TWO_FACES
+from photo_assets.storage.layout import FACE_DETECTIONS, OBJECT_DETECTIONS, PHOTOS
 from tests.people.test_service import ALICE_FACES, BOB_FACE, UNSORTED_FACE, write_people
 
 TOKEN = "route-test-token"
@@ -135,3 +137,21 @@ def test_images_are_cut_from_the_library_once_and_nothing_is_served_by_path(clie
                  "/static/../app.py", "/static/..%2Fapp.py", "/photo/%2Fetc%2Fpasswd", "/faces/zz-not-hex.jpg",
                  f"/faces/{'e' * 20}.jpg"]:  # fmt: skip
         assert client.get(path).status_code == 404, path
+
+
+def test_the_photo_page_lists_its_objects_and_the_unsorted_page_its_conflicts(client: TestClient):
+    layout = client.app.state.review.service.layout
+    photo_id = "0" + ALICE_FACES[0]
+    DataStore(layout).write_batch(OBJECT_DETECTIONS, "b1", pa.table({
+        "photo_id": [photo_id, photo_id], "label": ["dog", "frisbee"], "score": pa.array([0.8, 0.5], pa.float32()),
+        "x": [10, 200], "y": [20, 30], "width": [100, 40], "height": [90, 40], "version": ["v", "v"],
+    }))  # fmt: skip
+    layout.added_faces_dir.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([{"kind": ONE_NAME_ON_TWO_FACES, "photo_id": photo_id, "names": ["Gus"],
+                                          "face_ids": [ALICE_FACES[0], BOB_FACE], "sources": ["photo_0.jpg.xmp"]}]),
+                   layout.region_conflicts)
+    page = client.get(f"/photo/{photo_id}").text
+    assert page.index('data-object="1"') < page.index(">dog<") < page.index(">frisbee<")  # strongest first
+    assert 'class="object-box" data-object="2"' in page
+    unsorted = client.get("/unsorted").text
+    assert "one name to two faces" in unsorted and "Gus" in unsorted and "photo_0.jpg.xmp" in unsorted
