@@ -1,7 +1,7 @@
 """How the object detector's score threshold was chosen: every detection above a low floor on photos whose content
 is known, then a sweep of thresholds, and the detector's time a photo.
 
-    .venv/bin/python bench/objects.py [--shared ../shared] [--floor 0.1] [--threshold 0.35]
+    .venv/bin/python bench/objects.py [--shared ../shared] [--floor 0.1] [--threshold 0.35] [--side 512]
 
 Photos: scikit-image's own (in its wheel: a cat, a cup, an astronaut, motorcycles, a horse, and things that are none
 of COCO's 80 labels: a rocket, galaxies, coins, brick, grass), ../shared/corpus/gps (streets, a car, a bus, boats,
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools and ben
 from photo_assets import models  # noqa: E402
 from photo_assets.analysis.faces import DetectorSettings  # noqa: E402
 from photo_assets.analysis.images import open_reduced  # noqa: E402
-from photo_assets.analysis.objects import MIN_SCORE  # noqa: E402
+from photo_assets.analysis.objects import INPUT_SIDE, MIN_SCORE  # noqa: E402
 from photo_assets.settings import Settings  # noqa: E402
 
 SKIMAGE = Path(__import__("skimage").__file__).parent / "data"
@@ -111,8 +112,9 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     parser.add_argument("--floor", type=float, default=0.1)
     parser.add_argument("--threshold", type=float, default=MIN_SCORE)
+    parser.add_argument("--side", type=int, default=INPUT_SIDE, help="the long side the photo is fitted to")
     args = parser.parse_args()
-    detector = models.object_detector(Settings.from_env().models_dir)
+    detector = replace(models.object_detector(Settings.from_env().models_dir), side=args.side)
     known, found, seconds = truth(args.shared), {}, []
     side = DetectorSettings().detect_max_side
     for path in known:

@@ -256,10 +256,11 @@ class LiteNetwork:
     interpreter holds its own copy of 90 MB of weights.
     """
 
-    def __init__(self, path: Path, per_shape: bool = False, batch_buckets: bool = False):
+    def __init__(self, path: Path, per_shape: bool = False, batch_buckets: bool = False, threads: int = LITE_THREADS):
         self._path = str(path)
         self._per_shape = per_shape
         self._batch_buckets = batch_buckets
+        self._threads = threads
         self._runners: OrderedDict[tuple[int, ...] | None, tuple] = OrderedDict()
 
     def _runner(self, shape: tuple[int, ...]):
@@ -271,7 +272,7 @@ class LiteNetwork:
                 self._runners.popitem(last=False)
             from ai_edge_litert.interpreter import Interpreter
 
-            interpreter = Interpreter(model_path=self._path, num_threads=LITE_THREADS)
+            interpreter = Interpreter(model_path=self._path, num_threads=self._threads)
             signature = interpreter.get_signature_list()[LITE_SIGNATURE]
             (input_name,) = signature["inputs"]
             # The converter names the outputs output_0, output_1, ... in the network's own order.
@@ -514,8 +515,9 @@ class FaceAnalyzer:
 
         One photo is decoded at a time and dropped once its faces are cut out, so memory holds one photo plus the
         aligned faces waiting for a batch: `batch_size` of them, and the faces of the photo that filled the batch.
-        `on_decoded(photo_id, reduced decode, full size)` is handed each photo's reduced decode once its faces are
-        found, so another analysis (objects) shares the decode instead of making its own.
+        `on_decoded(photo_id, reduced decode, full size)` is handed each photo's reduced decode in the decode thread,
+        right after the decode (another analysis, objects, shares it instead of making its own, and its work
+        overlaps the face detector's); it is called for one photo at a time, in order.
         """
         pending: list[tuple[str, PhotoFaces | PhotoError]] = []
         crops: list[np.ndarray] = []
@@ -534,10 +536,8 @@ class FaceAnalyzer:
         aligned after the next one's faces are found, so that its full-size decode has run meanwhile."""
         with ThreadPoolExecutor(1, thread_name_prefix="photo-decode") as decoder:
             previous = None
-            for photo_id, path, decode in self._decoded_ahead(photos, decoder):
+            for photo_id, path, decode in self._decoded_ahead(photos, decoder, on_decoded):
                 current = (photo_id, self._detected(path, decode, decoder))
-                if on_decoded is not None and isinstance(current[1], _Detected):
-                    on_decoded(photo_id, current[1].decoded.reduced, current[1].decoded.full_size)
                 if previous:
                     yield self._aligned(*previous)
                 previous = current
@@ -545,18 +545,20 @@ class FaceAnalyzer:
                 yield self._aligned(*previous)
 
     def _decoded_ahead(
-        self, photos: Iterable[tuple[str, Path]], decoder: ThreadPoolExecutor
+        self, photos: Iterable[tuple[str, Path]], decoder: ThreadPoolExecutor, on_decoded=None
     ) -> Iterator[tuple[str, Path, Future[_Decoded]]]:
         """(photo_id, path, its reduced decode) in order, with up to DECODE_AHEAD more photos decoding meanwhile."""
         waiting: deque = deque()
         for photo_id, path in photos:
-            waiting.append((photo_id, path, decoder.submit(self._decode, path)))
+            waiting.append((photo_id, path, decoder.submit(self._decode, path, photo_id, on_decoded)))
             if len(waiting) > DECODE_AHEAD:
                 yield waiting.popleft()
         yield from waiting
 
-    def _decode(self, path: Path) -> _Decoded:
+    def _decode(self, path: Path, photo_id: str = "", on_decoded=None) -> _Decoded:
         reduced, full_size = open_reduced(path, self.settings.detect_max_side)
+        if on_decoded is not None:
+            on_decoded(photo_id, reduced, full_size)
         return _Decoded(reduced, full_size, _detection_copy(reduced, self.settings.detect_max_side, full_size))
 
     def _detected(self, path: Path, decode: Future[_Decoded], decoder: ThreadPoolExecutor) -> _Detected | PhotoError:

@@ -61,8 +61,8 @@ class ObjectBox:
     height: int
 
 
-def model_version(weights_sha256: str) -> str:
-    return f"{ALGORITHM_VERSION}/centernet-{weights_sha256[:12]}/{INPUT_SIDE}/min-{MIN_SCORE}/nms-{NMS_IOU}"
+def model_version(weights_sha256: str, side: int = INPUT_SIDE) -> str:
+    return f"{ALGORITHM_VERSION}/centernet-{weights_sha256[:12]}/{side}/min-{MIN_SCORE}/nms-{NMS_IOU}"
 
 
 def network_input(image: Image.Image, side: int = INPUT_SIDE) -> tuple[np.ndarray, float]:
@@ -110,10 +110,15 @@ def decode(raw: np.ndarray, to_photo: float, size: tuple[int, int], min_score: f
     return found
 
 
+# The detector runs in the faces step's decode thread, beside the face networks' two threads in the main one: one
+# thread of its own, so the two never fight over the cores.
+OBJECT_THREADS = 1
+
+
 @functools.cache
 def _network(path: Path) -> LiteNetwork:
     # One interpreter per input shape: a library's photos come in a few aspect ratios.
-    return LiteNetwork(path, per_shape=True)
+    return LiteNetwork(path, per_shape=True, threads=OBJECT_THREADS)
 
 
 @dataclass(frozen=True)
@@ -122,10 +127,11 @@ class ObjectDetector:
 
     network: Path
     weights_sha256: str
+    side: int = INPUT_SIDE
 
     @property
     def model_version(self) -> str:
-        return model_version(self.weights_sha256)
+        return model_version(self.weights_sha256, self.side)
 
     def load(self) -> None:
         _network(self.network)
@@ -134,7 +140,7 @@ class ObjectDetector:
                min_score: float = MIN_SCORE) -> list[ObjectBox]:
         """Objects of an oriented photo, or of a reduced decode of it whose full size is `full_size`, in the
         full-size photo's pixels."""
-        tensor, to_image = network_input(image)
+        tensor, to_image = network_input(image, self.side)
         (raw,) = _network(self.network)(tensor)
         size = full_size or image.size
         return decode(raw, to_image * size[0] / image.width, size, min_score)

@@ -135,6 +135,7 @@ def _object_metadata(table: pa.Table, objects: "_ObjectPass", path, scans: pa.Ta
         "photos_scanned": scans.num_rows,
         "photos_with_objects": len(set(table["photo_id"].to_pylist())),
         "errors": errors,  # photos that could not be read: their error is in _face_scans
+        "detector_errors": dg.MetadataValue.json(objects.errors),
         "objects_by_label": dg.MetadataValue.json(
             {entry["values"]: entry["counts"] for entry in sorted(counts, key=lambda e: -e["counts"])}),
         "model": version,
@@ -217,10 +218,15 @@ class _ObjectPass:
     def __init__(self, detector: ObjectDetector):
         self.detector = detector
         self.rows: list[dict] = []
+        self.errors: dict[str, str] = {}  # photo_id -> why its objects could not be found
         self.best: dict[str, list[tuple[float, bytes, tuple]]] = {}
 
     def __call__(self, photo_id: str, image, full_size: tuple[int, int]) -> None:
-        found = self.detector.detect(image, full_size)
+        try:
+            found = self.detector.detect(image, full_size)
+        except Exception as error:  # noqa: BLE001 - one photo's failure is its own, recorded; the batch goes on
+            self.errors[photo_id] = f"{type(error).__name__}: {error}"
+            return
         self.rows += [{"photo_id": photo_id, "label": box.label, "score": box.score, "x": box.x, "y": box.y,
                        "width": box.width, "height": box.height, "version": self.detector.model_version}
                       for box in found]
