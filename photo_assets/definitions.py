@@ -8,6 +8,7 @@ from photo_assets.assets.added_faces import added_faces
 from photo_assets.assets.batches import backfill_policy
 from photo_assets.assets.catalog import photos
 from photo_assets.assets.colours import color_histograms
+from photo_assets.assets.duplicates import near_duplicates
 from photo_assets.assets.faces import faces
 from photo_assets.assets.locations import locations
 from photo_assets.assets.people import (
@@ -63,7 +64,7 @@ def build_definitions(config: settings.Settings) -> dg.Definitions:
     per_batch = [asset.with_attributes(backfill_policy=policy)
                  for asset in (photos, color_histograms, locations, faces, xmp_sidecars)]
     return dg.Definitions(
-        assets=[*per_batch, added_faces, face_index, label_log, person_clusters],
+        assets=[*per_batch, added_faces, face_index, label_log, person_clusters, near_duplicates],
         asset_checks=[face_index_recall, every_face_has_a_person, every_person_is_plausible],
         jobs=[analyse_batch_job, catalog_batch_job, update_people_job, write_sidecars_job, relabel],
         schedules=[face_index_schedule],

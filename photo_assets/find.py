@@ -17,6 +17,8 @@ The command's arguments (all filters combine with AND):
     --camera TEXT          text in the camera's make or model, any case
     --with-faces / --without-faces
                            photos where faces were (not) detected
+    --duplicates           photos with a near-duplicate (or an exact copy at another path), grouped: each row
+                           names its group
     --object LABEL         one of COCO's 80 labels (dog, bicycle, ...) found in the photo; repeat it for photos
                            showing all of them
     --json                 one JSON object per line, for scripts
@@ -42,6 +44,7 @@ from datetime import date, datetime, time
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from photo_assets.analysis.colours import COLOUR_NAMES
 from photo_assets.analysis.objects import LABELS
@@ -57,7 +60,8 @@ DEFAULT_MIN_SHARE = 0.1
 DEFAULT_LIMIT = 100
 CLOSE_MATCHES = 5
 EARTH_RADIUS_KM = 6_371.0088
-PHOTO_COLUMNS = ["photo_id", "path", "captured_at", "camera_make", "camera_model", "latitude", "longitude", "error"]
+PHOTO_COLUMNS = ["photo_id", "path", "captured_at", "camera_make", "camera_model", "latitude", "longitude", "error",
+                 "width", "height", "size"]
 
 
 class FindError(ValueError):
@@ -78,6 +82,7 @@ class FindFilters:
     camera: str | None = None
     with_faces: bool | None = None  # True: with faces, False: without, None: either
     objects: Sequence[str] = ()
+    duplicates: bool = False
     limit: int | None = DEFAULT_LIMIT
 
 
@@ -150,8 +155,9 @@ def _keep(photos: pa.Table, photo_ids) -> pa.Table:
 
 
 def find_photos(layout: DataLayout, filters: FindFilters) -> list[dict]:
-    """Matching photos, oldest first (undated last), one dict per file: path, photo_id, date, camera, latitude,
-    longitude, country, country_code, city, people (names, sorted). Raises FindError."""
+    """Matching photos, oldest first (undated last; with `duplicates`, by group), one dict per file: path, photo_id,
+    date, camera, width, height, bytes, latitude, longitude, country, country_code, city, people (names, sorted), and
+    with `duplicates` its duplicate_group. Raises FindError."""
     colour = resolve_colour(filters.colour) if filters.colour else None
     labels = [resolve_label(name) for name in filters.objects]
     if filters.near is not None and not (abs(filters.near[0]) <= 90 and abs(filters.near[1]) <= 180):
@@ -212,10 +218,28 @@ def find_photos(layout: DataLayout, filters: FindFilters) -> list[dict]:
         located = _table(layout, LOCATIONS, ["photo_id"], expression)
         photos = _keep(photos, [] if located is None else located["photo_id"].unique())
 
-    photos = photos.sort_by([("captured_at", "ascending"), ("path", "ascending")])  # nulls last
+    groups = _duplicate_groups(layout, photos) if filters.duplicates else None
+    if groups is not None:
+        photos = _keep(photos, list(groups))
+        photos = photos.append_column("group", pa.array([groups[photo_id] for photo_id in photos["photo_id"].to_pylist()],
+                                                         pa.string()))
+        photos = photos.sort_by([("group", "ascending"), ("captured_at", "ascending"), ("path", "ascending")])
+    else:
+        photos = photos.sort_by([("captured_at", "ascending"), ("path", "ascending")])  # nulls last
     if filters.limit:
         photos = photos.slice(0, filters.limit)
     return _rows(layout, photos, faces)
+
+
+def _duplicate_groups(layout: DataLayout, photos: pa.Table) -> dict[str, str]:
+    """photo_id -> group of every photo with a near-duplicate (near_duplicates) or an exact copy at another path."""
+    groups = {}
+    if layout.near_duplicates.exists():
+        table = pq.read_table(layout.near_duplicates, columns=["photo_id", "group_id"])
+        groups = dict(zip(table["photo_id"].to_pylist(), table["group_id"].to_pylist()))
+    counts = photos["photo_id"].value_counts().to_pylist()
+    return groups | {entry["values"]: groups.get(entry["values"], entry["values"]) for entry in counts
+                     if entry["counts"] > 1}
 
 
 def _first_per_photo(table: pa.Table) -> pa.Table:
@@ -257,16 +281,30 @@ def _rows(layout: DataLayout, photos: pa.Table, faces: pa.Table | None) -> list[
         "photo_id": photos["photo_id"],
         "date": pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%S"),
         "camera": camera,
+        "width": photos["width"],
+        "height": photos["height"],
+        "bytes": photos["size"],
         "latitude": photos["latitude"],
         "longitude": photos["longitude"],
         **{name: photos[name] if name in photos.column_names else nothing
            for name in ("country", "country_code", "city")},
     })
     rows = out.to_pylist()
-    for row in rows:
+    for row, group in zip(rows, photos["group"].to_pylist() if "group" in photos.column_names else [None] * len(rows)):
+        if group is not None:
+            row["duplicate_group"] = group
         found = names.get(row["photo_id"])
         row["people"] = sorted(found) if found else []
     return rows
+
+
+def best_copy(rows: list[dict]) -> dict:
+    """The copy of a duplicate group to keep: the most pixels, then the oldest capture, then the largest file."""
+    return max(rows, key=lambda row: (row["width"] * row["height"], -_timestamp(row["date"]), row["bytes"] or 0))
+
+
+def _timestamp(date_text: str | None) -> float:
+    return datetime.fromisoformat(date_text).timestamp() if date_text else float("inf")
 
 
 def format_rows(rows: list[dict], json_lines: bool = False) -> str:
@@ -276,5 +314,6 @@ def format_rows(rows: list[dict], json_lines: bool = False) -> str:
     lines = []
     for row in rows:
         place = ", ".join(part for part in (row["city"], row["country"]) if part)
-        lines.append("\t".join([row["date"] or "-", row["path"], place or "-", ", ".join(row["people"]) or "-"]))
+        fields = [row["date"] or "-", row["path"], place or "-", ", ".join(row["people"]) or "-"]
+        lines.append("\t".join(fields + ([f"group {row['duplicate_group'][:12]}"] if "duplicate_group" in row else [])))
     return "".join(line + "\n" for line in lines)

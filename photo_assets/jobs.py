@@ -2,7 +2,15 @@
 
 import dagster as dg
 
-from photo_assets.assets.names import ADDED_FACES, CATALOG_ASSETS, FACE_INDEX, PER_BATCH_ASSETS, PERSON_CLUSTERS, XMP_SIDECARS
+from photo_assets.assets.names import (
+    ADDED_FACES,
+    CATALOG_ASSETS,
+    FACE_INDEX,
+    NEAR_DUPLICATES,
+    PER_BATCH_ASSETS,
+    PERSON_CLUSTERS,
+    XMP_SIDECARS,
+)
 from photo_assets.assets.observations import label_log_observation
 from photo_assets.people import EditOp, EditRequest, NothingToUndo, PeopleError, PeopleService
 from photo_assets.resources import PhotoLibrary
@@ -26,9 +34,9 @@ write_sidecars_job = dg.define_asset_job(
 
 update_people_job = dg.define_asset_job(
     "update_people",
-    selection=dg.AssetSelection.assets(ADDED_FACES, FACE_INDEX, PERSON_CLUSTERS),
-    description="Read other tools' face regions, embed added faces, rebuild the face index and re-cluster people "
-    "now (the schedule and automation do it on their own).",
+    selection=dg.AssetSelection.assets(ADDED_FACES, FACE_INDEX, PERSON_CLUSTERS, NEAR_DUPLICATES),
+    description="Read other tools' face regions, embed added faces, rebuild the face index, re-cluster people and "
+    "group near-duplicates now (the schedule and automation do it on their own).",
 )
 
 

@@ -112,10 +112,13 @@ def colour_histogram(image: Image.Image) -> list[tuple[str, float]]:
     return [(COLOUR_NAMES[index], float(shares[index])) for index in order if shares[index] >= MIN_SHARE]
 
 
-def histogram_for_path(path: Path) -> list[tuple[str, float]]:
-    """The colour histogram of a photo file: from its camera thumbnail when faithful, else from a reduced decode.
-
-    Raises images.PhotoError when the photo cannot be read.
-    """
+def small_copy(path: Path) -> Image.Image:
+    """The small oriented copy of a photo file the colours are taken from (and its near-duplicate hashes): its camera
+    thumbnail when faithful, else a reduced decode. Raises images.PhotoError when the photo cannot be read."""
     thumbnail = open_exif_thumbnail(path, THUMBNAIL_MIN_SIDE)
-    return colour_histogram(thumbnail if thumbnail is not None else open_oriented(path, max_side=DECODE_MIN_SIDE))
+    return thumbnail if thumbnail is not None else open_oriented(path, max_side=DECODE_MIN_SIDE)
+
+
+def histogram_for_path(path: Path) -> list[tuple[str, float]]:
+    """The colour histogram of a photo file, from its small copy. Raises images.PhotoError when it cannot be read."""
+    return colour_histogram(small_copy(path))

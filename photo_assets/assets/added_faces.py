@@ -37,9 +37,8 @@ from photo_assets.assets.names import (
     FACE_STEP_TAGS,
     LABEL_LOG,
     PEOPLE_GROUP,
-    PHOTOS,
 )
-from photo_assets.assets.photo_rows import analysable_photos
+from photo_assets.assets.photo_rows import library_photos
 from photo_assets.resources import FaceModels, PhotoLibrary
 from photo_assets.storage import DataLayout, LabelLog, write_atomically, write_parquet
 from photo_assets.storage.layout import ADDED_FACES_STEM
@@ -73,26 +72,10 @@ CONFLICT_SCHEMA = pa.schema(
 SHEET_FACES = 32
 
 
-def _catalogue(photo_library: PhotoLibrary) -> tuple[dict, dict]:
-    """(photo_id -> absolute path, photo_id -> oriented (width, height)) of every catalogued photo that decoded,
-    each content once."""
-    photos: dict = {}
-    library = Path(photo_library.library_dir)
-    for path in photo_library.layout.batch_files(PHOTOS):
-        # Sidecars are looked for in the library as configured now (a batch's manifest keeps the folder it was
-        # scanned in, which may have moved since).
-        scanned_in, _ = photo_library.manifest(path.stem)
-        for photo_id, photo in analysable_photos(photo_library, path.stem).items():
-            photos.setdefault(photo_id, library / photo.relative_to(scanned_in))
-    catalog = photo_library.store().read_all(PHOTOS, columns=["photo_id", "width", "height"])
-    sizes = {} if catalog is None else {row["photo_id"]: (row["width"], row["height"]) for row in catalog.to_pylist()}
-    return photos, sizes
-
-
 def regions_behind(photo_library: PhotoLibrary) -> bool:
     """A catalogued photo's sidecars changed (or its regions were never read) since added_faces last ran: names in
     other tools' files may have changed, so people are brought up to date even with no new photo."""
-    photos, _ = _catalogue(photo_library)
+    photos, _ = library_photos(photo_library)
     scans = _read_table(photo_library.layout.region_scans, SCAN_SCHEMA)
     read = {row["photo_id"]: row["signature"] for row in scans.to_pylist() if row["version"] == REGIONS_VERSION}
     return any(read.get(photo_id) != sidecar_signature(path) for photo_id, path in photos.items())
@@ -232,7 +215,7 @@ def added_faces(context: dg.AssetExecutionContext, photo_library: PhotoLibrary,
     analyzer = face_models.analyzer()
     version = analyzer.model_version
     log = photo_library.label_log()
-    photos, sizes = _catalogue(photo_library)
+    photos, sizes = library_photos(photo_library)
     scans, regions, read_now = _regions(photo_library, photos, sizes)
     drawn = {face: (added["photo_id"], (added["x"], added["y"], added["width"], added["height"]))
              for face, added in log.state().added.items() if added["photo_id"] in photos}

@@ -9,6 +9,7 @@ from photo_assets.storage.layout import (
     FACE_DETECTIONS,
     FACE_EMBEDDINGS,
     LOCATIONS,
+    NEAR_DUPLICATES,
     OBJECT_DETECTIONS,
     PHOTOS,
 )
@@ -25,6 +26,7 @@ LOCATIONS_KEY = dg.AssetKey(LOCATIONS)
 FACE_DETECTIONS_KEY = dg.AssetKey(FACE_DETECTIONS)
 FACE_EMBEDDINGS_KEY = dg.AssetKey(FACE_EMBEDDINGS)
 OBJECT_DETECTIONS_KEY = dg.AssetKey(OBJECT_DETECTIONS)
+NEAR_DUPLICATES_KEY = dg.AssetKey(NEAR_DUPLICATES)
 ADDED_FACES_KEY = dg.AssetKey(ADDED_FACES)
 FACE_INDEX_KEY = dg.AssetKey(FACE_INDEX)
 LABEL_LOG_KEY = dg.AssetKey(LABEL_LOG)
@@ -34,7 +36,8 @@ XMP_SIDECARS_KEY = dg.AssetKey(XMP_SIDECARS)
 CATALOG_GROUP = "catalog"
 ANALYSIS_GROUP = "analysis"
 FACES_GROUP = "faces"
-OBJECTS_GROUP = "objects"  # found in the faces step's pass, sharing its decode
+OBJECTS_GROUP = "objects"
+DUPLICATES_GROUP = "duplicates"  # found in the faces step's pass, sharing its decode
 PEOPLE_GROUP = "people"
 SIDECARS_GROUP = "sidecars"
 

@@ -19,3 +19,18 @@ def analysable_photos(photo_library: PhotoLibrary, batch_key: str) -> dict[str, 
     for photo_id, shown in zip(catalog.filter(fine)["photo_id"].to_pylist(), catalog.filter(fine)["path"].to_pylist()):
         photos.setdefault(photo_id, root / real_paths[shown])
     return photos
+
+
+def library_photos(photo_library: PhotoLibrary) -> tuple[dict[str, Path], dict[str, tuple[int, int]]]:
+    """(photo_id -> absolute path, photo_id -> oriented (width, height)) of every catalogued photo that decoded, each
+    content once, in the library as configured now (a batch's manifest keeps the folder it was scanned in, which may
+    have moved since)."""
+    photos: dict[str, Path] = {}
+    library = Path(photo_library.library_dir)
+    for path in photo_library.layout.batch_files(PHOTOS):
+        scanned_in, _ = photo_library.manifest(path.stem)
+        for photo_id, photo in analysable_photos(photo_library, path.stem).items():
+            photos.setdefault(photo_id, library / photo.relative_to(scanned_in))
+    catalog = photo_library.store().read_all(PHOTOS, columns=["photo_id", "width", "height"])
+    sizes = {} if catalog is None else {row["photo_id"]: (row["width"], row["height"]) for row in catalog.to_pylist()}
+    return photos, sizes

@@ -63,17 +63,18 @@ class FindRequestError(click.ClickException):
 @click.option("--to", "date_to", type=_When(), help="taken on or before this date")
 @click.option("--camera", metavar="TEXT", help="text in the camera's make or model")
 @click.option("--with-faces/--without-faces", default=None, help="photos where faces were (not) found")
+@click.option("--duplicates", is_flag=True, help="photos with a near-duplicate or an exact copy, grouped")
 @click.option("--object", "objects", multiple=True, metavar="LABEL",
               help="a COCO label found in the photo (dog, bicycle, ...); repeat it for photos showing all of them")
 @json_option
 @click.option("--limit", type=int, default=DEFAULT_LIMIT, show_default=True, help="at most N photos (0: all)")
-def find(persons, country, city, near, within, colour, min_share, date_from, date_to, camera, with_faces, objects,
-         as_json: bool, limit: int) -> int:
+def find(persons, country, city, near, within, colour, min_share, date_from, date_to, camera, with_faces, duplicates,
+         objects, as_json: bool, limit: int) -> int:
     """Photos matching every filter given: date, path, place, people, objects (exit status 1 when none match)."""
     filters = FindFilters(
         persons=persons, country=country, city=city, near=near, within_km=within, colour=colour,
         min_share=min_share, date_from=date_from, date_to=date_to, camera=camera, with_faces=with_faces,
-        objects=objects, limit=limit or None,
+        objects=objects, duplicates=duplicates, limit=limit or None,
     )
     try:
         rows = find_photos(current_layout(), filters)

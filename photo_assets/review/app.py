@@ -66,6 +66,7 @@ ROUTES = [
     Route("/photo/{photo_id:photo_id}", pages.photo_page),
     Route("/suggestions", pages.suggestions_page),
     Route("/unsorted", pages.unsorted_page),
+    Route("/duplicates", pages.duplicates_page),
     Route("/faces/{face_id:face_id}.jpg", api.face_image),
     Route("/photos/{photo_id:photo_id}.jpg", api.photo_image),
     Route("/api/people", api.api_people),

@@ -28,6 +28,9 @@ LOCATIONS = "locations"
 FACE_DETECTIONS = "face_detections"
 FACE_EMBEDDINGS = "face_embeddings"
 OBJECT_DETECTIONS = "object_detections"
+# Per batch, each photo's near-duplicate hashes: made by the colour step from its small copy.
+FINGERPRINTS = "_fingerprints"
+NEAR_DUPLICATES = "near_duplicates"
 # Which photos were scanned with which model, faces or not: lets a re-run reuse a photo that has no faces too.
 FACE_SCANS = "_face_scans"
 # What each batch's sidecar writes did, per photo (written, unchanged, error).
@@ -161,6 +164,15 @@ class DataLayout:
     @property
     def region_conflicts(self) -> Path:
         return self.added_faces_dir / "conflicts.parquet"
+
+    @property
+    def near_duplicates(self) -> Path:
+        return self.root / NEAR_DUPLICATES / "groups.parquet"
+
+    @property
+    def near_duplicates_compared(self) -> Path:
+        """The photos already looked up in the hashes' index (the others are new at the next run)."""
+        return self.root / NEAR_DUPLICATES / "compared.parquet"
 
     @property
     def label_log(self) -> Path:

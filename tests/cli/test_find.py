@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from PIL import Image
+from PIL import Image, ImageEnhance
 
 from devtools.library import copy_portraits
 from devtools.regions import exiftool
@@ -37,6 +37,8 @@ PAIR = "together/pair.jpg"
 AREZZO = (43.4633, 11.8797)
 # Real photos that ship in scikit-image's wheel, each of one COCO label.
 SKIMAGE_DATA = Path(__import__("skimage").__file__).parent / "data"
+# The photo the library also holds altered copies of (near-duplicates) and an exact copy of at another path.
+COPIED = "coffee.png"
 OBJECT_PHOTOS = {"chelsea.png": "cat", "coffee.png": "cup", "motorcycle_left.png": "motorcycle",
                  "motorcycle_right.png": "motorcycle"}
 
@@ -49,6 +51,18 @@ def _pair(source: Path, left: str, right: str, target: Path) -> None:
     canvas.paste(images[1], (images[0].width, 0))
     target.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(target, quality=92)
+
+
+def _copies(original: Path, folder: Path) -> None:
+    """Altered copies of `original` (resized and re-encoded, cropped by 5% of each side, brightened) and an exact
+    copy of it at another path."""
+    folder.mkdir()
+    image = Image.open(original).convert("RGB")
+    width, height = image.size
+    image.resize((width // 2, height // 2)).save(folder / "half.jpg", quality=50)
+    image.crop((width // 20, height // 20, width - width // 20, height - height // 20)).save(folder / "crop.png")
+    ImageEnhance.Brightness(image).enhance(1.2).save(folder / "brighter.jpg", quality=90)
+    shutil.copyfile(original, folder / f"exact{original.suffix}")
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +85,7 @@ def library(shared_dir: Path, tmp_path_factory) -> dict:
     (library / "skimage").mkdir()
     for name in OBJECT_PHOTOS:
         shutil.copyfile(SKIMAGE_DATA / name, library / "skimage" / name)
+    _copies(library / "skimage" / COPIED, library / "copies")
     result = photo_assets_run(library, data, home)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -212,6 +227,17 @@ def test_object_tags_are_in_the_sidecars_as_exiftool_reads_them(library: dict):
                           capture_output=True, text=True, check=True)
     (tags,) = json.loads(read.stdout)
     assert "Objects|cat" in tags["HierarchicalSubject"] and "cat" in tags["Subject"]
+
+
+def test_duplicates(library: dict):
+    rows = find(library, duplicates=True)
+    groups: dict[str, set[str]] = {}
+    for row in rows:
+        groups.setdefault(row["duplicate_group"], set()).add(row["path"])
+    expected = {f"skimage/{COPIED}", "copies/half.jpg", "copies/crop.png", "copies/brighter.jpg", "copies/exact.png"}
+    assert expected in groups.values(), groups
+    for members in groups.values():  # no two people's portraits are one shot
+        assert len({path.split("/")[0] for path in members} & set(PEOPLE)) <= 1, members
 
 
 def test_filters_combine_and_limit(library: dict):

@@ -37,7 +37,14 @@ import pytest
 from devtools.library import copy_portraits, write_photo
 from photo_assets.storage import DataLayout, DataStore
 from photo_assets.storage.atomic import STALE_TEMPORARY_AGE_SECONDS
-from photo_assets.storage.layout import ADDED_FACES_DIR, CLUSTERS_DIR, INDEX_DIR, INDEX_POINTER, XMP_SIDECAR_LOG
+from photo_assets.storage.layout import (
+    ADDED_FACES_DIR,
+    CLUSTERS_DIR,
+    INDEX_DIR,
+    INDEX_POINTER,
+    NEAR_DUPLICATES,
+    XMP_SIDECAR_LOG,
+)
 from photo_assets.storage.people import load_index
 
 pytestmark = pytest.mark.slow  # pipeline subprocesses killed mid-run
@@ -216,9 +223,9 @@ def assert_kept_or_absent(before: dict[str, bytes], data: Path) -> None:
 
 def batch_files(files: dict[str, bytes]) -> dict[str, bytes]:
     """The per-batch outputs among `files`: a re-run rewrites the whole-library ones (index, people, regions read and
-    faces added) by design, and the sidecar log records what the last sidecar write did ("unchanged" on a re-run) — the sidecars themselves are
+    faces added, near-duplicate groups) by design, and the sidecar log records what the last sidecar write did ("unchanged" on a re-run) — the sidecars themselves are
     byte-identical and checked like any output."""
-    rewritten = (f"{CLUSTERS_DIR}/", f"{INDEX_DIR}/", f"{XMP_SIDECAR_LOG}/", f"{ADDED_FACES_DIR}/")
+    rewritten = (f"{CLUSTERS_DIR}/", f"{INDEX_DIR}/", f"{XMP_SIDECAR_LOG}/", f"{ADDED_FACES_DIR}/", f"{NEAR_DUPLICATES}/")
     return {name: payload for name, payload in files.items() if not name.startswith(rewritten)}
 
 
@@ -396,9 +403,10 @@ def test_index_build_killed_while_written_keeps_the_old_index_and_recovers(faces
     index_dir = setup.data / INDEX_DIR
     old_pointer = (index_dir / INDEX_POINTER).read_bytes()
     old_faces = sorted(load_index(DataLayout(setup.data)).face_ids.tolist())
-    # added_faces runs before the index build that is killed, and rightly rewrites its files for the new photos.
+    # added_faces and near_duplicates may run before the index build that is killed, and rightly rewrite their files
+    # for the new photos.
     before = {name: payload for name, payload in parquet_files(setup.data).items()
-              if not name.startswith(f"{ADDED_FACES_DIR}/")}
+              if not name.startswith((f"{ADDED_FACES_DIR}/", f"{NEAR_DUPLICATES}/"))}
     add_tiny_photos(setup.library, "new", first_seed=0)
 
     child = setup.start("run", pause_at=str(index_dir / pause_at))

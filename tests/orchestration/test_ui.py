@@ -120,7 +120,7 @@ def page(browser_launcher):
             executable_path=str(CHROMIUM),
             headless=True,
             args=CHROMIUM_FLAGS,
-            viewport={"width": 1600, "height": 1000},
+            viewport={"width": 1920, "height": 1500},  # the whole asset graph, fitted, with readable names
         )
         context.set_default_timeout(PAGE_TIMEOUT_MS)
         try:

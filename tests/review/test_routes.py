@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from devtools.library import write_photo
 from photo_assets.review.app import create_app
 from photo_assets.storage import DataLayout, DataStore, LabelLog
+from photo_assets.analysis.catalog import CATALOG_SCHEMA
 from photo_assets.analysis.regions import ONE_NAME_ON_TWO_FACES
 from photo_assets.storage.layout import FACE_DETECTIONS, OBJECT_DETECTIONS, PHOTOS
 from tests.people.test_service import ALICE_FACES, BOB_FACE, UNSORTED_FACE, write_people
@@ -155,3 +156,21 @@ def test_the_photo_page_lists_its_objects_and_the_unsorted_page_its_conflicts(cl
     assert 'class="object-box" data-object="2"' in page
     unsorted = client.get("/unsorted").text
     assert "one name to two faces" in unsorted and "Gus" in unsorted and "photo_0.jpg.xmp" in unsorted
+
+
+def test_the_duplicates_page_shows_each_group_with_its_best_copy(client: TestClient):
+    layout = client.app.state.review.service.layout
+    small, large = "0" + ALICE_FACES[0], "0" + ALICE_FACES[1]
+    rows = [{"photo_id": small, "path": "photo_0.jpg", "width": 160, "height": 120, "size": 9_000},
+            {"photo_id": large, "path": "photo_1.jpg", "width": 320, "height": 240, "size": 30_000},
+            {"photo_id": large, "path": "copy/photo_1.jpg", "width": 320, "height": 240, "size": 30_000}]
+    DataStore(layout).write_batch(PHOTOS, "b1", pa.Table.from_pylist(rows, CATALOG_SCHEMA))
+    layout.near_duplicates.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"photo_id": [small, large], "group_id": [small, small], "distance": [0, 3],
+                             "version": ["v", "v"]}), layout.near_duplicates)
+    page = client.get("/duplicates")
+    assert page.status_code == 200 and "1 group<" in page.text
+    copies = page.text.split('class="copy')[1:]
+    assert len(copies) == 3  # the near-duplicate and both paths of the exact copy
+    best = [copy for copy in copies if copy.startswith(' best"')]
+    assert len(best) == 1 and "photo_1.jpg" in best[0] and "320 × 240" in best[0]
