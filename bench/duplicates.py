@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools and ben
 from photo_assets.analysis.colours import DECODE_MIN_SIDE  # noqa: E402
 from photo_assets.analysis.duplicates import MAX_DISTANCE, fingerprints, shot_distance  # noqa: E402
 
-
 # Photos smaller than this (the corpus' edge cases) have no quarter-size copy worth the name.
 MIN_SIDE = 64
 

@@ -35,7 +35,6 @@ from pathlib import Path
 
 from photo_assets import settings
 from photo_assets.analysis.descriptors import Descriptor
-from photo_assets.analysis.objects import OBJECT_NETWORK_FILE, ObjectDetector
 from photo_assets.analysis.faces import (
     NETWORK_FILES,
     SHAPE_PREDICTOR_FILE,
@@ -44,6 +43,7 @@ from photo_assets.analysis.faces import (
     FaceNetworks,
     model_version,
 )
+from photo_assets.analysis.objects import OBJECT_NETWORK_FILE, ObjectDetector
 from photo_assets.storage import write_atomically
 
 SETUP_COMMAND = "python -m photo_assets.models fetch"

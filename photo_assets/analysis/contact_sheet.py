@@ -40,7 +40,8 @@ def jpeg_bytes(image: Image.Image) -> bytes:
 @dataclass(frozen=True)
 class FaceTile:
     crop: Path | bytes  # the stored crop (face_crop), or its JPEG bytes; a grey tile stands in while it does not exist
-    box: tuple[float, float, float, float]  # x, y, width, height in full-size oriented pixels
+    # x, y, width, height in full-size oriented pixels of what the crop is centred on; None: the crop is a whole photo
+    box: tuple[float, float, float, float] | None = None
 
 
 def _thumbnail(tile: FaceTile) -> Image.Image:
@@ -49,6 +50,8 @@ def _thumbnail(tile: FaceTile) -> Image.Image:
             crop = stored.convert("RGB").resize((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.BICUBIC)
     except OSError:
         return Image.new("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE), BACKGROUND)
+    if tile.box is None:
+        return crop
     # The box is drawn, so the user sees what the detector saw: centred in the crop, its long side a fixed share.
     _, _, width, height = tile.box
     ratio = THUMBNAIL_SIDE / (max(width, height) * (1 + 2 * CROP_CONTEXT) or 1.0)

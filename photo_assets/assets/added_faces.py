@@ -29,7 +29,6 @@ from photo_assets.analysis.regions import (
 )
 from photo_assets.assets.faces import DETECTION_SCHEMA, EMBEDDING_SCHEMA, face_rows
 from photo_assets.assets.metadata import picture, preview
-from photo_assets.assets.observations import label_log_observation
 from photo_assets.assets.names import (
     FACE_DETECTIONS,
     FACE_EMBEDDINGS,
@@ -38,10 +37,12 @@ from photo_assets.assets.names import (
     LABEL_LOG,
     PEOPLE_GROUP,
 )
+from photo_assets.assets.observations import label_log_observation
 from photo_assets.assets.photo_rows import library_photos
 from photo_assets.resources import FaceModels, PhotoLibrary
 from photo_assets.storage import DataLayout, LabelLog, write_atomically, write_parquet
 from photo_assets.storage.layout import ADDED_FACES_STEM
+from photo_assets.storage.people import BY_HAND, FROM_REGION
 
 # Bump when what is read from a region changes (schemas, orientation, matching): every photo's regions are read again.
 REGIONS_VERSION = "regions-v1"
@@ -50,7 +51,6 @@ REGIONS_VERSION = "regions-v1"
 ADDED_MARK = "+added"
 # A region smaller than this (pixels, either side) names no face and adds none: too little of a face to embed.
 MIN_ADDED_SIDE = 16
-BY_HAND, FROM_REGION = "hand", "region"
 ADDED_SCHEMA = pa.schema(
     [("face_id", pa.string()), ("photo_id", pa.string()), ("added_by", pa.string()), ("origin", pa.string())]
 )
@@ -246,7 +246,8 @@ def added_faces(context: dg.AssetExecutionContext, photo_library: PhotoLibrary,
 def _metadata(layout, regions, scans, catalogue, boxes, conflicts, changes, read_now, computed, errors) -> dict:
     people_regions = regions.filter(pc.is_valid(regions["face_id"]))
     problems = [problem for row in scans.to_pylist() for problem in row["problems"]]
-    tiles = [FaceTile(layout.face_crop(row["face_id"]), tuple(boxes[row["face_id"]][key] for key in ("x", "y", "width", "height")))
+    tiles = [FaceTile(layout.face_crop(row["face_id"]),
+                      tuple(boxes[row["face_id"]][key] for key in ("x", "y", "width", "height")))
              for row in catalogue[:SHEET_FACES]]
     metadata = {
         "dagster/row_count": len(catalogue),

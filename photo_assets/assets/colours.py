@@ -12,11 +12,11 @@ from photo_assets.analysis.threads import map_in_threads
 from photo_assets.assets.batches import BACKFILL_POLICY, BatchOutcome, materialize_batches
 from photo_assets.assets.metadata import preview
 from photo_assets.assets.names import ANALYSIS_GROUP, COLOR_HISTOGRAMS, PHOTOS
-from photo_assets.storage.layout import FINGERPRINTS
 from photo_assets.assets.photo_rows import analysable_photos
 from photo_assets.assets.progress import StepProgress
 from photo_assets.partitions import photo_batches
 from photo_assets.resources import PhotoLibrary
+from photo_assets.storage.layout import FINGERPRINTS
 
 COLOUR_SCHEMA = pa.schema(
     [

@@ -53,7 +53,7 @@ def _sheet(groups: pa.Table, paths: dict) -> dg.MetadataValue:
                 image = small_copy(paths[photo_id])
             except (PhotoError, KeyError):
                 continue
-            tiles.append(FaceTile(jpeg_bytes(image), (0, 0, 0, 0)))
+            tiles.append(FaceTile(jpeg_bytes(image)))
         rows.append(tiles)
     if not rows:
         return dg.MetadataValue.md("_(no near-duplicates)_")

@@ -129,6 +129,7 @@ def _reused(store, photo_ids: list[str], version: str, object_version: str):
 
 def _object_metadata(table: pa.Table, objects: "_ObjectPass", path, scans: pa.Table, errors: int, version: str) -> dict:
     counts = table["label"].value_counts().to_pylist() if table.num_rows else []
+    by_label = {entry["values"]: entry["counts"] for entry in sorted(counts, key=lambda e: -e["counts"])}
     return {
         "dagster/row_count": table.num_rows,
         "path": dg.MetadataValue.path(str(path)),
@@ -136,10 +137,9 @@ def _object_metadata(table: pa.Table, objects: "_ObjectPass", path, scans: pa.Ta
         "photos_with_objects": len(set(table["photo_id"].to_pylist())),
         "errors": errors,  # photos that could not be read: their error is in _face_scans
         "detector_errors": dg.MetadataValue.json(objects.errors),
-        "objects_by_label": dg.MetadataValue.json(
-            {entry["values"]: entry["counts"] for entry in sorted(counts, key=lambda e: -e["counts"])}),
+        "objects_by_label": dg.MetadataValue.json(by_label),
         "model": version,
-        "contact_sheet": objects.sheet(table),
+        "contact_sheet": objects.sheet(list(by_label)),
         "preview": preview(table.sort_by([("score", "descending")]), ["photo_id", "label", "score", "x", "y",
                                                                        "width", "height"]),
     }
@@ -241,9 +241,9 @@ class _ObjectPass:
             kept.sort(key=lambda entry: -entry[0])
             del kept[SHEET_OBJECTS:]
 
-    def sheet(self, objects: pa.Table) -> dg.MetadataValue:
-        counts = objects["label"].value_counts().to_pylist() if objects.num_rows else []
-        common = [entry["values"] for entry in sorted(counts, key=lambda e: -e["counts"]) if entry["values"] in self.best]
+    def sheet(self, labels: list[str]) -> dg.MetadataValue:
+        """A row of the best detections of each of `labels` (most common first) this run found."""
+        common = [label for label in labels if label in self.best]
         rows = [[FaceTile(crop, bounds) for _, crop, bounds in self.best[label]] for label in common[:SHEET_LABELS]]
         if not rows:
             return dg.MetadataValue.md("_(no objects found in this run's photos)_")

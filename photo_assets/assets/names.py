@@ -36,8 +36,8 @@ XMP_SIDECARS_KEY = dg.AssetKey(XMP_SIDECARS)
 CATALOG_GROUP = "catalog"
 ANALYSIS_GROUP = "analysis"
 FACES_GROUP = "faces"
-OBJECTS_GROUP = "objects"
-DUPLICATES_GROUP = "duplicates"  # found in the faces step's pass, sharing its decode
+OBJECTS_GROUP = "objects"  # found in the faces step's pass, sharing its decode
+DUPLICATES_GROUP = "duplicates"
 PEOPLE_GROUP = "people"
 SIDECARS_GROUP = "sidecars"
 

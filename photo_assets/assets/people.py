@@ -14,17 +14,10 @@ import pyarrow.compute as pc
 from photo_assets.analysis.contact_sheet import FaceTile, contact_sheet
 from photo_assets.analysis.descriptors import descriptor_of
 from photo_assets.analysis.labels import replay
-from photo_assets.analysis.people import (
-    ASSIGNED_BY_FILE,
-    ASSIGNED_BY_NAME,
-    ASSIGNED_BY_USER,
-    build_index,
-    cluster_people,
-)
+from photo_assets.analysis.people import ASSIGNED_BY_NAME, ASSIGNED_BY_USER, build_index, cluster_people
 from photo_assets.analysis.people.quality import implausible_persons, quality_gate
 from photo_assets.analysis.people.thresholds import Thresholds, thresholds_for
 from photo_assets.analysis.people.version import people_version
-from photo_assets.assets.added_faces import BY_HAND, FROM_REGION
 from photo_assets.assets.metadata import picture, preview
 from photo_assets.assets.names import (
     ADDED_FACES,
@@ -36,14 +29,7 @@ from photo_assets.assets.names import (
 )
 from photo_assets.resources import PhotoLibrary
 from photo_assets.storage import DataStore
-from photo_assets.storage.people import (
-    load_added_faces,
-    load_index,
-    load_people_faces,
-    load_region_conflicts,
-    save_index,
-    save_people,
-)
+from photo_assets.storage.people import load_index, load_people_faces, other_tools_counts, save_index, save_people
 
 # Follows the method's constants: a changed threshold shows both people assets stale.
 PEOPLE_VERSION = people_version()
@@ -220,7 +206,7 @@ def person_clusters(photo_library: PhotoLibrary) -> dg.MaterializeResult:
         # Faces a name the user gave found (close to that person's confirmed faces), beyond what clustering did.
         "faces_by_name": int(pc.sum(pc.equal(result.faces["assigned_by"], ASSIGNED_BY_NAME)).as_py() or 0),
         # Names other tools' face regions gave (added_faces imports them), and the faces added by hand or for them.
-        **_from_other_tools(result.faces, layout),
+        **other_tools_counts(layout, result.faces),
         "descriptor": str(descriptor_of(embeddings["model"][0].as_py())),
         "label_edits": len(label_reading.edits),
         "label_log_problems": dg.MetadataValue.json(label_reading.problems),
@@ -233,17 +219,6 @@ def person_clusters(photo_library: PhotoLibrary) -> dg.MaterializeResult:
     if sheet is not None:
         metadata["contact_sheet"] = sheet
     return dg.MaterializeResult(metadata=metadata)
-
-
-def _from_other_tools(faces: pa.Table, layout) -> dict:
-    added, conflicts = load_added_faces(layout), load_region_conflicts(layout)
-    added_by = [] if added is None else added["added_by"].to_pylist()
-    return {
-        "faces_by_file": int(pc.sum(pc.equal(faces["assigned_by"], ASSIGNED_BY_FILE)).as_py() or 0),
-        "faces_added_by_hand": added_by.count(BY_HAND),
-        "faces_added_from_regions": added_by.count(FROM_REGION),
-        "region_conflicts": 0 if conflicts is None else conflicts.num_rows,
-    }
 
 
 @dg.asset_check(

@@ -9,9 +9,11 @@ from photo_assets.assets.names import PHOTOS
 from photo_assets.resources import PhotoLibrary
 
 
-def analysable_photos(photo_library: PhotoLibrary, batch_key: str) -> dict[str, Path]:
-    """photo_id -> absolute path for the batch's catalogued photos without an error (duplicates analysed once)."""
-    root, entries = photo_library.manifest(batch_key)
+def analysable_photos(photo_library: PhotoLibrary, batch_key: str, root: Path | None = None) -> dict[str, Path]:
+    """photo_id -> absolute path for the batch's catalogued photos without an error (duplicates analysed once), under
+    the folder the batch was scanned in (its manifest's) or under `root`."""
+    scanned_in, entries = photo_library.manifest(batch_key)
+    root = root or scanned_in
     catalog = photo_library.store().read_batch(PHOTOS, batch_key)
     fine = pc.is_null(catalog["error"])
     real_paths = {display_path(entry.path): entry.path for entry in entries}
@@ -26,11 +28,9 @@ def library_photos(photo_library: PhotoLibrary) -> tuple[dict[str, Path], dict[s
     content once, in the library as configured now (a batch's manifest keeps the folder it was scanned in, which may
     have moved since)."""
     photos: dict[str, Path] = {}
-    library = Path(photo_library.library_dir)
     for path in photo_library.layout.batch_files(PHOTOS):
-        scanned_in, _ = photo_library.manifest(path.stem)
-        for photo_id, photo in analysable_photos(photo_library, path.stem).items():
-            photos.setdefault(photo_id, library / photo.relative_to(scanned_in))
+        for photo_id, photo in analysable_photos(photo_library, path.stem, Path(photo_library.library_dir)).items():
+            photos.setdefault(photo_id, photo)
     catalog = photo_library.store().read_all(PHOTOS, columns=["photo_id", "width", "height"])
     sizes = {} if catalog is None else {row["photo_id"]: (row["width"], row["height"]) for row in catalog.to_pylist()}
     return photos, sizes

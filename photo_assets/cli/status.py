@@ -9,7 +9,6 @@ import click
 import dagster as dg
 import pyarrow.compute as pc
 
-from photo_assets.analysis.people import ASSIGNED_BY_FILE
 from photo_assets.assets.names import LABEL_LOG_KEY, PERSON_CLUSTERS_KEY
 from photo_assets.cli.options import current_settings, dagster_instance, data_option, emit_json, json_option
 from photo_assets.storage import DataLayout, DataStore
@@ -22,13 +21,7 @@ from photo_assets.storage.layout import (
     OBJECT_DETECTIONS,
     PHOTOS,
 )
-from photo_assets.storage.people import (
-    load_added_faces,
-    load_face_regions,
-    load_people,
-    load_people_faces,
-    load_region_conflicts,
-)
+from photo_assets.storage.people import load_people, load_people_faces, other_tools_counts
 
 # Per-batch assets whose outputs are counted per distinct photo. face_scans (every photo scanned for faces and
 # objects, with some or not) is how much of the library the face step has covered; face_detections counts photos
@@ -61,23 +54,8 @@ def library_summary(layout: DataLayout) -> dict:
     if people is not None:
         named = int(pc.sum(people["named"]).as_py() or 0)
         summary["people"] = {"total": people.num_rows, "named": named, "unknown": people.num_rows - named}
-    summary["from_other_tools"] = _imports_summary(layout)
+    summary["from_other_tools"] = other_tools_counts(layout, load_people_faces(layout))
     return summary
-
-
-def _imports_summary(layout: DataLayout) -> dict:
-    """Names other tools' files gave (faces they placed), their regions, the conflicts, and the faces added."""
-    faces, regions = load_people_faces(layout), load_face_regions(layout)
-    added, conflicts = load_added_faces(layout), load_region_conflicts(layout)
-    added_by = Counter([] if added is None else added["added_by"].to_pylist())
-    return {
-        "faces_named_by_files": 0 if faces is None
-        else int(pc.sum(pc.equal(faces["assigned_by"], ASSIGNED_BY_FILE)).as_py() or 0),
-        "person_regions": 0 if regions is None else int(pc.sum(pc.is_valid(regions["face_id"])).as_py() or 0),
-        "conflicts": 0 if conflicts is None else conflicts.num_rows,
-        "faces_added_from_regions": added_by.get("region", 0),
-        "faces_added_by_hand": added_by.get("hand", 0),
-    }
 
 
 def instance_summary(instance: dg.DagsterInstance, defs: dg.Definitions, batches_name: str) -> dict:
@@ -144,9 +122,9 @@ def _library_lines(summary: dict) -> list[str]:
         lines.append(f"people: {people['total']} ({people['named']} named, {people['unknown']} unknown)")
     imports = summary["from_other_tools"]
     if imports["person_regions"] or imports["faces_added_by_hand"]:
-        lines.append(f"names from other tools' files: {imports['faces_named_by_files']} faces named, from "
-                     f"{imports['person_regions']} face regions; {imports['conflicts']} conflicts (see the Unsorted "
-                     "page)")
+        lines.append(f"names from other tools' files: {imports['faces_by_file']} faces named, from "
+                     f"{imports['person_regions']} face regions; {imports['region_conflicts']} conflicts (see the "
+                     "Unsorted page)")
         lines.append(f"faces added: {imports['faces_added_from_regions']} from regions, "
                      f"{imports['faces_added_by_hand']} by hand")
     return lines

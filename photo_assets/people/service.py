@@ -32,7 +32,6 @@ from photo_assets.people.edits import (
 from photo_assets.people.view import Face, PeopleReader, PeopleView, Person, Photo
 from photo_assets.storage import DataLayout, LabelLog
 
-
 # A face drawn over one already there (found, or drawn before) by this much (IoU) is that face again.
 SAME_FACE_OVERLAP = 0.5
 

@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from photo_assets.analysis.labels import LabelState
-from photo_assets.analysis.regions import Conflict
 from photo_assets.analysis.people import ASSIGNED_BY_FILE, ASSIGNED_BY_USER, UNKNOWN_NAME
 from photo_assets.analysis.people.quality import REASONS
+from photo_assets.analysis.regions import Conflict
 from photo_assets.storage import DataLayout, DataStore, LabelLog
 from photo_assets.storage.layout import FACE_DETECTIONS, OBJECT_DETECTIONS, PHOTOS
 from photo_assets.storage.people import load_added_faces, load_people_faces, load_region_conflicts

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from photo_assets.analysis.labels import (
+    MACHINE_OPS,
     NEWLINE,
     LabelEdit,
     LabelState,
-    MACHINE_OPS,
     LogReading,
     Op,
     RejectReason,

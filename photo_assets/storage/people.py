@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from annoy import AnnoyIndex
 
-from photo_assets.analysis.people import FACE_SCHEMA, FaceIndex, PeopleResult
+from photo_assets.analysis.people import ASSIGNED_BY_FILE, FACE_SCHEMA, FaceIndex, PeopleResult
 from photo_assets.storage.atomic import write_atomically
 from photo_assets.storage.datasets import write_parquet
 from photo_assets.storage.layout import DataLayout
@@ -108,6 +108,25 @@ def load_suggestions(layout: DataLayout) -> pa.Table | None:
 
 def _optional(path: Path) -> pa.Table | None:
     return pq.read_table(path) if path.exists() else None
+
+
+# How an added face came: drawn by the user, or for a region of another tool (added_faces' `added_by`).
+BY_HAND, FROM_REGION = "hand", "region"
+
+
+def other_tools_counts(layout: DataLayout, faces: pa.Table | None) -> dict[str, int]:
+    """What other tools' files and the user's drawing brought to people: faces named by files (in `faces`,
+    person_clusters' faces table), person regions read, conflicts, and faces added from regions and by hand."""
+    regions, added, conflicts = load_face_regions(layout), load_added_faces(layout), load_region_conflicts(layout)
+    added_by = [] if added is None else added["added_by"].to_pylist()
+    return {
+        "faces_by_file": 0 if faces is None
+        else int(pc.sum(pc.equal(faces["assigned_by"], ASSIGNED_BY_FILE)).as_py() or 0),
+        "person_regions": 0 if regions is None else int(pc.sum(pc.is_valid(regions["face_id"])).as_py() or 0),
+        "region_conflicts": 0 if conflicts is None else conflicts.num_rows,
+        "faces_added_from_regions": added_by.count(FROM_REGION),
+        "faces_added_by_hand": added_by.count(BY_HAND),
+    }
 
 
 def load_added_faces(layout: DataLayout) -> pa.Table | None:

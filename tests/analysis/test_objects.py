@@ -77,4 +77,5 @@ def test_decoding_keeps_strong_rows_scales_them_and_suppresses_overlaps():
                       [60, 60, 90, 100, 0.5, LABELS.index("cup")],
                       [0, 0, 5, 5, MIN_SCORE - 0.01, 0]]], np.float32)  # too weak
     found = decode(rows, 2.0, (150, 300))
-    assert [(f.label, f.x, f.y, f.width, f.height) for f in found] == [("dog", 20, 20, 80, 80), ("cup", 120, 120, 30, 80)]
+    assert [(f.label, f.x, f.y, f.width, f.height) for f in found] == [("dog", 20, 20, 80, 80),
+                                                                       ("cup", 120, 120, 30, 80)]

@@ -53,7 +53,8 @@ FIRST_PORTRAITS = 3
 # Photos without faces beside the portraits: cheap to analyse, they make colour and catalog rows of their own.
 GENERATED_PER_WAVE = 3
 # Every per-batch asset: what the sensor's runs (catalog, analysis) and the automation's (faces) make per batch.
-PER_BATCH_ASSETS = ["photos", "color_histograms", "locations", "face_detections", "face_embeddings", "object_detections"]
+PER_BATCH_ASSETS = ["photos", "color_histograms", "locations", "face_detections", "face_embeddings",
+                    "object_detections"]
 # What the backfill re-materializes; faces is one multi-asset that cannot be split, so all three of its assets go.
 BACKFILLED_ASSETS = ["color_histograms", "face_detections", "face_embeddings", "object_detections"]
 WATCHED_ASSETS = [*PER_BATCH_ASSETS, "person_clusters"]

@@ -12,10 +12,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from devtools.library import write_photo
-from photo_assets.review.app import create_app
-from photo_assets.storage import DataLayout, DataStore, LabelLog
 from photo_assets.analysis.catalog import CATALOG_SCHEMA
 from photo_assets.analysis.regions import ONE_NAME_ON_TWO_FACES
+from photo_assets.review.app import create_app
+from photo_assets.storage import DataLayout, DataStore, LabelLog
 from photo_assets.storage.layout import FACE_DETECTIONS, OBJECT_DETECTIONS, PHOTOS
 from tests.people.test_service import ALICE_FACES, BOB_FACE, UNSORTED_FACE, write_people
 
