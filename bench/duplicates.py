@@ -1,13 +1,18 @@
 """How the near-duplicate distance was chosen: the shot distance (photo_assets.analysis.duplicates) between photos and
 altered copies of them (the same shot), against photos that only look alike, and the cost of the hashes a photo.
 
-    .venv/bin/python bench/duplicates.py [--shared ../shared] [--people 60]
+    .venv/bin/python bench/duplicates.py [--shared ../shared] [--people 60] [--library 100000] [--new 1000]
 
 Copies: each photo of ../shared/corpus/gps and ../shared/faces/deepface, altered as a library's copies are: resized
 to a half and a quarter, re-encoded as JPEG quality 30 and as PNG, cropped by 5% and 10% of each side, brightened
 and darkened by 20%, and both resized and re-encoded. Look-alikes: every pair of photos of one person in
 ../shared/faces/lfw_train (folders of several photos), every pair of one person in deepface, and every pair of GPS
 photos. The hashes are taken as the colour step takes them: from the photo reduced to its small copy's 256 px.
+
+The grouping's cost at a library's scale (--library photos, 0 to skip): the near_duplicates asset's work, group_shots,
+on random hashes (a DCT hash sets half its bits, so its bands spread as random ones do) of which 1% are copies of
+another photo with 0-4 bits changed; once for the first run (every photo looked up) and once for a run after
+--new photos arrived (only those looked up, the earlier groups given).
 """
 
 from __future__ import annotations
@@ -25,7 +30,13 @@ from PIL import Image, ImageEnhance, ImageOps
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools and bench, when run as a script
 
 from photo_assets.analysis.colours import DECODE_MIN_SIDE  # noqa: E402
-from photo_assets.analysis.duplicates import MAX_DISTANCE, fingerprints, shot_distance  # noqa: E402
+from photo_assets.analysis.duplicates import (  # noqa: E402
+    HASH_BITS,
+    MAX_DISTANCE,
+    fingerprints,
+    group_shots,
+    shot_distance,
+)
 
 # Photos smaller than this (the corpus' edge cases) have no quarter-size copy worth the name.
 MIN_SIDE = 64
@@ -67,10 +78,36 @@ def hashes(image: Image.Image) -> tuple[int, ...]:
     return fingerprints(small)
 
 
+def random_library(photos: int, rng: np.random.Generator) -> list[tuple[int, ...]]:
+    """Three random 64-bit hashes a photo, 1% of the photos a copy of an earlier one with 0-4 bits changed."""
+    hashes = [tuple(int(value) for value in rng.integers(0, 1 << 63, size=3, dtype=np.int64)) for _ in range(photos)]
+    for position in rng.choice(np.arange(1, photos), size=photos // 100, replace=False):
+        flips = sum(1 << int(bit) for bit in rng.choice(HASH_BITS - 1, size=rng.integers(0, 5), replace=False))
+        hashes[position] = tuple(value ^ flips for value in hashes[int(rng.integers(position))])
+    return hashes
+
+
+def grouping_cost(photos: int, new: int) -> None:
+    hashes = random_library(photos, np.random.default_rng(0))
+    photo_ids = [f"{position:016x}" for position in range(photos)]
+    started = time.perf_counter()
+    groups = group_shots(photo_ids, hashes, photo_ids, {})
+    first_run = time.perf_counter() - started
+    started = time.perf_counter()
+    later = group_shots(photo_ids, hashes, photo_ids[-new:], {photo_id: group for photo_id, group in groups.items()
+                                                              if photo_id not in set(photo_ids[-new:])})
+    incremental = time.perf_counter() - started
+    print(f"\ngrouping {photos:,} photos (group_shots, {len(set(groups.values())):,} groups): first run {first_run:.1f} s"
+          f" = {1000 * first_run / photos:.3f} ms a photo; a run after {new:,} new photos {incremental:.1f} s"
+          f" ({len(later):,} photos in groups)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     parser.add_argument("--people", type=int, default=60, help="lfw_train people of several photos to pair")
+    parser.add_argument("--library", type=int, default=100_000, help="photos of the grouping's cost (0: skip)")
+    parser.add_argument("--new", type=int, default=1_000, help="photos new since the last run, of the same")
     args = parser.parse_args()
     originals = sorted((args.shared / "corpus" / "gps").glob("*.jpg")) + sorted(
         (args.shared / "faces" / "deepface").glob("*.jpg"))
@@ -107,6 +144,8 @@ def main() -> None:
     print(f"\nlook-alikes: closest pair of one person {min(alike)} bits, of GPS photos {min(places)} bits")
     print(f"hashes: median {1000 * float(np.median(seconds)):.2f} ms a photo (reducing the full decode to 256 px"
           " included; the pipeline hashes the colour step's small copy)")
+    if args.library:
+        grouping_cost(args.library, args.new)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
@@ -84,6 +84,25 @@ class FindFilters:
     objects: Sequence[str] = ()
     duplicates: bool = False
     limit: int | None = DEFAULT_LIMIT
+    offset: int = 0  # matching photos skipped before the first row: a later page of the search page
+
+
+@dataclass(frozen=True)
+class FoundPhotos:
+    rows: list[dict]  # the matching photos from `offset`, at most `limit`
+    total: int  # every matching photo
+
+
+@dataclass(frozen=True)
+class Place:
+    """A country (city None) or a town with photos: how many files, and the mean position of their GPS fixes."""
+
+    country_code: str
+    country: str
+    city: str | None
+    photos: int
+    latitude: float
+    longitude: float
 
 
 def _table(layout: DataLayout, name: str, columns: list[str], filter=None) -> pa.Table | None:
@@ -138,6 +157,61 @@ def resolve_person(people: pa.Table, text: str) -> str:
     raise FindError(f"no person {text!r}{_close(wanted, named)}")
 
 
+def parse_when(text: str) -> date | datetime:
+    """A capture-date bound: YYYY-MM-DD (the whole day) or a full ISO timestamp."""
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+    except ValueError:
+        raise FindError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def parse_point(text: str) -> tuple[float, float]:
+    try:
+        latitude, longitude = (float(part) for part in text.split(","))
+    except ValueError:
+        raise FindError(f"expected LAT,LON, got {text!r}") from None
+    return latitude, longitude
+
+
+def _number(text: str, name: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise FindError(f"{name} must be a number, got {text!r}") from None
+
+
+# The search page's `faces` parameter: the CLI's --with-faces / --without-faces.
+FACES_PARAMETER = {"with": True, "without": False}
+
+
+def filters_from_query(items: Iterable[tuple[str, str]], limit: int | None, offset: int = 0) -> FindFilters:
+    """The filters of a search page URL: each parameter is the `find` option of the same name (person and object
+    repeat; from, to; faces=with|without; duplicates=1). Empty and unknown parameters are ignored. Raises
+    FindError."""
+    values: dict[str, list[str]] = {}
+    for key, value in items:
+        if value.strip():
+            values.setdefault(key, []).append(value.strip())
+
+    def one(key: str) -> str | None:
+        return values[key][-1] if key in values else None
+
+    faces = one("faces")
+    if faces is not None and faces not in FACES_PARAMETER:
+        raise FindError(f"faces must be one of {', '.join(FACES_PARAMETER)}, got {faces!r}")
+    return FindFilters(
+        persons=values.get("person", []), country=one("country"), city=one("city"),
+        near=parse_point(one("near")) if one("near") else None,
+        within_km=_number(one("within"), "within") if one("within") else DEFAULT_WITHIN_KM,
+        colour=one("colour"),
+        min_share=_number(one("min_share"), "min_share") if one("min_share") else DEFAULT_MIN_SHARE,
+        date_from=parse_when(one("from")) if one("from") else None,
+        date_to=parse_when(one("to")) if one("to") else None,
+        camera=one("camera"), with_faces=FACES_PARAMETER.get(faces), objects=values.get("object", []),
+        duplicates=one("duplicates") is not None, limit=limit, offset=offset,
+    )  # fmt: skip
+
+
 def _day_bound(value: datetime | date, end: bool) -> datetime:
     if isinstance(value, datetime):
         return value.replace(tzinfo=None)
@@ -158,6 +232,11 @@ def find_photos(layout: DataLayout, filters: FindFilters) -> list[dict]:
     """Matching photos, oldest first (undated last; with `duplicates`, by group), one dict per file: path, photo_id,
     date, camera, width, height, bytes, latitude, longitude, country, country_code, city, people (names, sorted), and
     with `duplicates` its duplicate_group. Raises FindError."""
+    return search_photos(layout, filters).rows
+
+
+def search_photos(layout: DataLayout, filters: FindFilters) -> FoundPhotos:
+    """find_photos' rows from `filters.offset`, and how many photos match in all. Raises FindError."""
     colour = resolve_colour(filters.colour) if filters.colour else None
     labels = [resolve_label(name) for name in filters.objects]
     if filters.near is not None and not (abs(filters.near[0]) <= 90 and abs(filters.near[1]) <= 180):
@@ -172,7 +251,7 @@ def find_photos(layout: DataLayout, filters: FindFilters) -> list[dict]:
 
     dataset = DataStore(layout).dataset(PHOTOS)
     if dataset is None:
-        return []
+        return FoundPhotos([], 0)
     expression = pc.field("error").is_null()
     if filters.date_from is not None:
         expression &= pc.field("captured_at") >= pa.scalar(_day_bound(filters.date_from, False), pa.timestamp("us"))
@@ -226,9 +305,42 @@ def find_photos(layout: DataLayout, filters: FindFilters) -> list[dict]:
         photos = photos.sort_by([("group", "ascending"), ("captured_at", "ascending"), ("path", "ascending")])
     else:
         photos = photos.sort_by([("captured_at", "ascending"), ("path", "ascending")])  # nulls last
-    if filters.limit:
-        photos = photos.slice(0, filters.limit)
-    return _rows(layout, photos, faces)
+    total = photos.num_rows
+    photos = photos.slice(filters.offset, filters.limit or None)
+    return FoundPhotos(_rows(layout, photos, faces), total)
+
+
+def places(layout: DataLayout) -> tuple[list[Place], list[Place]]:
+    """The countries and the towns the library's photos were taken in, most photos first. A photo counts as
+    find_photos counts it (one per file, readable), so a place's count is what a search for it finds."""
+    photos = _table(layout, PHOTOS, ["photo_id", "latitude", "longitude"], pc.field("error").is_null())
+    located = _table(layout, LOCATIONS, ["photo_id", "country_code", "country", "city"],
+                     pc.field("country_code").is_valid())
+    if photos is None or located is None or not located.num_rows:
+        return [], []
+    joined = photos.join(_first_per_photo(located), "photo_id", join_type="inner")
+    return _place_counts(joined, ["country_code", "country"]), _place_counts(
+        joined.filter(pc.is_valid(joined["city"])), ["country_code", "country", "city"])
+
+
+def _place_counts(photos: pa.Table, keys: list[str]) -> list[Place]:
+    counted = photos.group_by(keys).aggregate([("photo_id", "count"), ("latitude", "mean"), ("longitude", "mean")])
+    found = [
+        Place(row["country_code"], row["country"], row.get("city"), row["photo_id_count"], row["latitude_mean"],
+              row["longitude_mean"])
+        for row in counted.to_pylist()
+    ]
+    return sorted(found, key=lambda place: (-place.photos, place.country, place.city or ""))
+
+
+def object_counts(layout: DataLayout) -> list[tuple[str, int]]:
+    """The object labels found in the library with how many photos show each, most first."""
+    found = _table(layout, OBJECT_DETECTIONS, ["photo_id", "label"])
+    if found is None:
+        return []
+    counted = found.group_by(["label", "photo_id"]).aggregate([]).group_by("label").aggregate([("photo_id", "count")])
+    return sorted(zip(counted["label"].to_pylist(), counted["photo_id_count"].to_pylist()),
+                  key=lambda pair: (-pair[1], pair[0]))
 
 
 def _duplicate_groups(layout: DataLayout, photos: pa.Table) -> dict[str, str]:

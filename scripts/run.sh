@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, then starts the Dagster UI on http://127.0.0.1:3000 analysing $PHOTO_ASSETS_LIBRARY (default: a demo
-# library built from scikit-image's sample photos), and beside it the people review pages on http://127.0.0.1:3001
-# (stopped when the Dagster UI stops). State: SQLite under dagster_home/, results under data/.
+# library built from scikit-image's sample photos), and beside it the review pages (people, find, places,
+# duplicates) on http://127.0.0.1:3001 (stopped when the Dagster UI stops). State: SQLite under dagster_home/,
+# results under data/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

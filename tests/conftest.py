@@ -77,3 +77,11 @@ def browser_launcher():
         unavailable("the playwright Python package is not installed (pip install playwright; no browser download)")
     with sync_playwright() as playwright:
         yield playwright.chromium
+
+
+@pytest.fixture(scope="session")
+def search_library(shared_dir: Path, tmp_path_factory) -> dict:
+    """The library the search tests query (tests/search_library.py), built once a session: read-only to them."""
+    from tests.search_library import build_search_library
+
+    return build_search_library(shared_dir, tmp_path_factory.mktemp("search"))

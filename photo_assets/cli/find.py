@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
 import click
 
 from photo_assets.cli.options import current_layout, data_option, json_option
@@ -15,6 +13,8 @@ from photo_assets.find import (
     FindFilters,
     find_photos,
     format_rows,
+    parse_point,
+    parse_when,
 )
 
 # Exit status when nothing matched: scripts can tell "none" from "found" without parsing the output.
@@ -26,10 +26,9 @@ class _Point(click.ParamType):
 
     def convert(self, value, param, ctx):
         try:
-            latitude, longitude = (float(part) for part in value.split(","))
-        except ValueError:
-            self.fail(f"expected LAT,LON, got {value!r}", param, ctx)
-        return latitude, longitude
+            return parse_point(value)
+        except FindError as error:
+            self.fail(str(error), param, ctx)
 
 
 class _When(click.ParamType):
@@ -37,9 +36,9 @@ class _When(click.ParamType):
 
     def convert(self, value, param, ctx):
         try:
-            return date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
-        except ValueError:
-            self.fail(f"expected YYYY-MM-DD, got {value!r}", param, ctx)
+            return parse_when(value)
+        except FindError as error:
+            self.fail(str(error), param, ctx)
 
 
 class FindRequestError(click.ClickException):

@@ -121,3 +121,8 @@ async def face_image(request: Request):
 async def photo_image(request: Request):
     images, photo_id = request.app.state.review.images, request.path_params["photo_id"]
     return await _image(request, images.photo_path(photo_id), lambda view: images.photo(view, photo_id))
+
+
+async def photo_thumbnail(request: Request):
+    images, photo_id = request.app.state.review.images, request.path_params["photo_id"]
+    return await _image(request, images.thumbnail_path(photo_id), lambda view: images.thumbnail(view, photo_id))

@@ -23,6 +23,8 @@ from photo_assets.people.view import PeopleView
 from photo_assets.storage import DataLayout, write_atomically
 
 PREVIEW_SIDE = 1280  # long side of a photo preview
+# Long side of a search-page thumbnail: a grid cell is ~180 CSS px, sharp on a 2x screen, ~15 kB a file.
+THUMBNAIL_SIDE = 360
 
 
 class ImageNotFound(LookupError):
@@ -55,14 +57,23 @@ class ImageCache:
             raise ImageNotFound(f"photo {photo_id} is not in the library")
         return path
 
+    def thumbnail_path(self, photo_id: str) -> Path:
+        return self.layout.photo_thumbnail(photo_id)
+
     def photo(self, view: PeopleView, photo_id: str) -> Path:
-        target = self.photo_path(photo_id)
+        return self._reduced(view, photo_id, self.photo_path(photo_id), PREVIEW_SIDE)
+
+    def thumbnail(self, view: PeopleView, photo_id: str) -> Path:
+        return self._reduced(view, photo_id, self.thumbnail_path(photo_id), THUMBNAIL_SIDE)
+
+    def _reduced(self, view: PeopleView, photo_id: str, target: Path, long_side: int) -> Path:
+        """The photo at most `long_side` pixels long, upright, cached at `target`."""
         if target.exists():
             return target
-        with self._lock(photo_id):
+        with self._lock(str(target)):
             if not target.exists():
                 try:
-                    image = open_oriented(self._source(view, photo_id), max_side=PREVIEW_SIDE)
+                    image = open_oriented(self._source(view, photo_id), max_side=long_side)
                 except PhotoError as error:
                     raise ImageNotFound(str(error)) from error
                 write_atomically(target, jpeg_bytes(image))

@@ -7,14 +7,12 @@ from datetime import datetime
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from photo_assets.analysis.people import UNKNOWN_NAME
 from photo_assets.analysis.people.quality import BLURRED, PROFILE, TOO_SMALL, UNSURE
 from photo_assets.analysis.regions import ONE_NAME_ON_TWO_FACES, TWO_NAMES_ON_ONE_FACE
-from photo_assets.find import FindFilters, best_copy, find_photos
 from photo_assets.people.view import REJECTED_REASON
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -28,8 +26,6 @@ REASON_TITLES = {
     REJECTED_REASON: "Taken out of their person (placed again at the next update)",
 }
 
-# Groups on the duplicates page: the largest first, a page's worth.
-DUPLICATE_GROUPS_SHOWN = 200
 CONFLICT_TITLES = {
     TWO_NAMES_ON_ONE_FACE: "Files give one face two names",
     ONE_NAME_ON_TWO_FACES: "Files give one name to two faces of a photo",
@@ -95,18 +91,6 @@ async def photo_page(request: Request):
 async def suggestions_page(request: Request):
     view = request.app.state.review.service.view()
     return render(request, "suggestions.html", view=view, suggestions=view.suggestions, title="Same person?")
-
-
-async def duplicates_page(request: Request):
-    """Near-duplicate groups side by side, the best copy marked: a page to decide from; nothing here deletes."""
-    review = request.app.state.review
-    rows = await run_in_threadpool(find_photos, review.service.layout, FindFilters(duplicates=True, limit=None))
-    groups: dict[str, list[dict]] = {}
-    for row in rows:
-        groups.setdefault(row["duplicate_group"], []).append(row)
-    shown = [(members, best_copy(members)["path"]) for members in sorted(groups.values(), key=lambda g: -len(g))]
-    return render(request, "duplicates.html", groups=shown[:DUPLICATE_GROUPS_SHOWN], total=len(shown),
-                  title="Duplicates")
 
 
 async def unsorted_page(request: Request):

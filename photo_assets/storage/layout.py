@@ -12,6 +12,7 @@
   labels/label_log.jsonl          the user's edits, append-only
   face_crops/<id[:2]>/<id>.jpg    a small square crop of each face, cut by the faces step (people page, contact sheets)
   review_cache/photos/            photo previews of the review pages, by photo id, made on first view
+  review_cache/thumbnails/<id[:2]>/  the search page's thumbnails, by photo id, made on first view
   xmp_sidecars/<path>.xmp         the XMP sidecar of each photo, mirroring the library's tree (other tools read it)
 ```
 """
@@ -52,6 +53,7 @@ ADDED_FACES_DIR = "added_faces"
 LABEL_LOG = "labels/label_log.jsonl"
 REVIEW_CACHE_DIR = "review_cache"
 REVIEW_PREVIEWS_DIR = "photos"
+REVIEW_THUMBNAILS_DIR = "thumbnails"
 JPEG_SUFFIX = ".jpg"
 FACE_CROPS_DIR = "face_crops"
 # Face crops are spread over 256 folders by their id's first two hex digits: a library's 100,000s of faces would make
@@ -184,6 +186,9 @@ class DataLayout:
 
     def photo_preview(self, photo_id: str) -> Path:
         return self.review_cache / REVIEW_PREVIEWS_DIR / f"{photo_id}{JPEG_SUFFIX}"
+
+    def photo_thumbnail(self, photo_id: str) -> Path:
+        return self.review_cache / REVIEW_THUMBNAILS_DIR / photo_id[:FACE_CROPS_FANOUT] / f"{photo_id}{JPEG_SUFFIX}"
 
     def face_crop(self, face_id: str) -> Path:
         return self.root / FACE_CROPS_DIR / face_id[:FACE_CROPS_FANOUT] / f"{face_id}{JPEG_SUFFIX}"

@@ -14,8 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,21 +25,17 @@ import pytest
 from devtools.library import copy_portraits
 from devtools.regions import sideways_copy
 from devtools.services import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
     PROJECT_DIR,
     SQLITE_HOME_TEMPLATE,
     dagster_home,
-    free_port,
     photo_assets_cli,
 )
 from photo_assets.people import PeopleService
 from photo_assets.storage import DataLayout, LabelLog
+from tests.review.browser import screenshot, served
 
 pytestmark = pytest.mark.slow  # a `photo-assets run` subprocess and a browser
 
-ARTIFACTS_DIR = PROJECT_DIR / "test-artifacts" / "review"
-PAGE_TIMEOUT_MS = 30_000
 RUN_TIMEOUT_S = 1200
 TOKEN = "test-token-0123456789"
 NEW_NAME = "Ada Lovelace"
@@ -86,52 +80,9 @@ def review_copy(review_library, tmp_path):
 
 @pytest.fixture
 def review_server(review_copy):
-    import uvicorn
-
-    from photo_assets.review.app import create_app
-
     library, data, home = review_copy
-    port = free_port()
-    app = create_app(data, library, token=TOKEN, port=port, dagster_home=home)  # edits reported to the run's instance
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    try:
-        yield f"http://127.0.0.1:{port}", data
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-@pytest.fixture
-def page(browser_launcher):
-    with tempfile.TemporaryDirectory(prefix="photo-assets-chromium-") as profile:
-        context = browser_launcher.launch_persistent_context(
-            profile, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 900},
-        )  # fmt: skip
-        context.set_default_timeout(PAGE_TIMEOUT_MS)
-        try:
-            page = context.new_page()
-            page.on("dialog", lambda dialog: dialog.accept())  # "merge into …?" confirmations
-            yield page
-        finally:
-            context.close()
-
-
-def screenshot(page, name: str) -> Path:
-    """The whole page, once every picture on it has loaded (lazy ones too)."""
-    page.evaluate(
-        "Promise.all(Array.from(document.images).map(i => { i.loading = 'eager'; return i.decode().catch(() => 0); }))"
-    )
-    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS_DIR / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
+    with served(data, library, TOKEN, dagster_home=home) as url:  # edits reported to the run's instance
+        yield url, data
 
 
 def edits(data: Path) -> list:

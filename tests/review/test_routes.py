@@ -4,6 +4,7 @@ must. What only a browser shows (typing, keys, dialogs) is tests/review/test_rev
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,9 +15,10 @@ from starlette.testclient import TestClient
 from devtools.library import write_photo
 from photo_assets.analysis.catalog import CATALOG_SCHEMA
 from photo_assets.analysis.regions import ONE_NAME_ON_TWO_FACES
+from photo_assets.review import browse
 from photo_assets.review.app import create_app
 from photo_assets.storage import DataLayout, DataStore, LabelLog
-from photo_assets.storage.layout import FACE_DETECTIONS, OBJECT_DETECTIONS, PHOTOS
+from photo_assets.storage.layout import COLOR_HISTOGRAMS, FACE_DETECTIONS, LOCATIONS, OBJECT_DETECTIONS, PHOTOS
 from tests.people.test_service import ALICE_FACES, BOB_FACE, UNSORTED_FACE, write_people
 
 TOKEN = "route-test-token"
@@ -174,3 +176,76 @@ def test_the_duplicates_page_shows_each_group_with_its_best_copy(client: TestCli
     assert len(copies) == 3  # the near-duplicate and both paths of the exact copy
     best = [copy for copy in copies if copy.startswith(' best"')]
     assert len(best) == 1 and "photo_1.jpg" in best[0] and "320 × 240" in best[0]
+
+
+def _library_with_places(client: TestClient) -> dict[str, str]:
+    """Four readable photos of the fixture's library, catalogued with GPS, dates and places (three in France: two in
+    Paris, one in Lyon; one in Portugal), a colour each: photo_id by path."""
+    layout = client.app.state.review.service.layout
+    places = {"photo_0.jpg": ("FR", "France", "Paris", 48.85, 2.35, "Red"),
+              "photo_1.jpg": ("FR", "France", "Paris", 48.86, 2.34, "Azure"),
+              "photo_2.jpg": ("FR", "France", "Lyon", 45.76, 4.84, "Red"),
+              "photo_3.jpg": ("PT", "Portugal", "Lisbon", 38.72, -9.14, "Red")}  # fmt: skip
+    ids = {path: "0" + face for path, face in zip(places, (*ALICE_FACES, BOB_FACE, UNSORTED_FACE))}
+    rows = [{"photo_id": ids[path], "path": path, "width": PHOTO_SIZE[0], "height": PHOTO_SIZE[1], "size": 9_000,
+             "latitude": lat, "longitude": lon, "captured_at": datetime(2019, 1 + index, 1)}
+            for index, (path, (_, _, _, lat, lon, _)) in enumerate(places.items())]
+    store = DataStore(layout)
+    store.write_batch(PHOTOS, "b1", pa.Table.from_pylist(rows, CATALOG_SCHEMA))
+    store.write_batch(LOCATIONS, "b1", pa.table({
+        "photo_id": [ids[path] for path in places], "country_code": [place[0] for place in places.values()],
+        "country": [place[1] for place in places.values()], "city": [place[2] for place in places.values()],
+    }))  # fmt: skip
+    store.write_batch(COLOR_HISTOGRAMS, "b1", pa.table({
+        "photo_id": [ids[path] for path in places], "color": [place[5] for place in places.values()],
+        "score": pa.array([0.6] * 4, pa.float32()),
+    }))  # fmt: skip
+    return ids
+
+
+def test_the_find_page_answers_find_photos_query_from_its_url_a_page_at_a_time(client: TestClient, monkeypatch):
+    ids = _library_with_places(client)
+    paris = client.get("/find", params=[("country", "fr"), ("city", "Paris"), ("colour", "red")])
+    assert paris.status_code == 200 and ">1 photo<" in paris.text
+    assert f'data-photo="{ids["photo_0.jpg"]}"' in paris.text and 'value="Paris"' in paris.text  # the form keeps it
+    assert "Portugal" in paris.text and "Lisbon" in paris.text  # the places offered to type
+    thumbnail = client.get(f"/thumbnails/{ids['photo_0.jpg']}.jpg")
+    assert thumbnail.status_code == 200 and thumbnail.content[:2] == b"\xff\xd8"
+    assert client.app.state.review.service.layout.photo_thumbnail(ids["photo_0.jpg"]).exists()  # cached
+    dated = client.get("/find?from=2019-02-01&to=2019-03-31")
+    assert [ids["photo_1.jpg"], ids["photo_2.jpg"]] == [
+        line.split('"')[1] for line in dated.text.split("data-photo=")[1:]]  # oldest first
+
+    monkeypatch.setattr(browse, "PAGE_SIZE", 3)
+    first = client.get("/find?colour=Red")
+    assert "Photos 1–3 of 3" not in first.text and 'rel="next"' not in first.text  # 3 red photos: one page
+    everything = client.get("/find")
+    assert "Photos 1–3 of 4" in everything.text and 'href="/find?page=2" rel="next"' in everything.text
+    second = client.get("/find?page=2")
+    assert "Photos 4–4 of 4" in second.text and f'data-photo="{ids["photo_3.jpg"]}"' in second.text
+    assert 'href="/find?" rel="prev"' in second.text
+
+
+def test_the_find_page_says_what_is_wrong_with_a_query(client: TestClient):
+    _library_with_places(client)
+    for query, words in [("colour=Redd", "did you mean: Red"), ("from=yesterday", "YYYY-MM-DD"),
+                         ("object=dgo", "did you mean: dog"), ("faces=some", "faces must be")]:
+        answer = client.get(f"/find?{query}")
+        assert answer.status_code == 400 and words in answer.text, query
+        assert 'class="grid"' not in answer.text
+
+
+def test_the_places_page_shades_countries_and_links_each_place_to_its_search(client: TestClient):
+    _library_with_places(client)
+    page = client.get("/places", headers={"Accept-Encoding": "gzip"})
+    assert page.status_code == 200 and page.headers["content-encoding"] == "gzip"
+    assert "2 countries · 3 towns" in page.text
+    france = page.text.split('data-country="FR"')[1].split("</a>")[0]
+    portugal = page.text.split('data-country="PT"')[1].split("</a>")[0]
+    assert 'data-photos="3"' in france and "France: 3 photos" in france
+    fill = {name: part.split('fill: ')[1][:7] for name, part in (("FR", france), ("PT", portugal))}
+    assert fill["FR"] != fill["PT"] and int(fill["FR"][1:3], 16) < int(fill["PT"][1:3], 16)  # more photos, darker
+    assert page.text.count("<path") > 200  # every country drawn, counted or not
+    assert 'href="/find?country=FR&amp;city=Paris" data-city="Paris" data-photos="2"' in page.text
+    assert "<script src=\"http" not in page.text and "https://" not in page.text  # nothing fetched
+    assert ">1 photo<" in client.get("/find?country=PT").text  # where Portugal's link goes, its one photo

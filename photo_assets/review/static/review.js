@@ -321,3 +321,52 @@ document.querySelectorAll(".objects .tag.object").forEach((tag) => {
   tag.addEventListener("mouseenter", () => box.classList.add("shown"));
   tag.addEventListener("mouseleave", () => box.classList.remove("shown"));
 });
+
+// Places: the map zooms on the wheel and the buttons, pans by dragging; town dots keep their size on screen.
+if (page === "places") {
+  const map = document.getElementById("map");
+  const dots = Array.from(map.querySelectorAll(".towns circle"));
+  const DOT_PIXELS = 9; // radius of the largest town's dot on screen
+  const box = (text) => text.split(" ").map(Number);
+  let view = box(map.getAttribute("viewBox"));
+  function show(next) {
+    view = next;
+    map.setAttribute("viewBox", view.join(" "));
+    const unitsPerPixel = Math.max(view[2] / map.clientWidth, view[3] / map.clientHeight);
+    for (const dot of dots) dot.setAttribute("r", DOT_PIXELS * unitsPerPixel * Number(dot.dataset.scale));
+  }
+  function zoom(factor, centreX = view[0] + view[2] / 2, centreY = view[1] + view[3] / 2) {
+    const width = Math.min(360, Math.max(0.5, view[2] * factor));
+    const height = view[3] * (width / view[2]);
+    show([centreX - (centreX - view[0]) * (width / view[2]), centreY - (centreY - view[1]) * (height / view[3]), width, height]);
+  }
+  function toMap(event) {
+    const point = new DOMPoint(event.clientX, event.clientY).matrixTransform(map.getScreenCTM().inverse());
+    return [point.x, point.y];
+  }
+  map.addEventListener("wheel", (event) => {
+    event.preventDefault();
+    zoom(event.deltaY > 0 ? 1.25 : 0.8, ...toMap(event));
+  }, { passive: false });
+  let drag = null;
+  map.addEventListener("pointerdown", (event) => { drag = { x: event.clientX, y: event.clientY, view, moved: false }; });
+  map.addEventListener("pointermove", (event) => {
+    if (!drag) return;
+    const dx = event.clientX - drag.x, dy = event.clientY - drag.y;
+    if (!drag.moved && Math.hypot(dx, dy) < 4) return;
+    if (!drag.moved) map.setPointerCapture(event.pointerId);
+    drag.moved = true;
+    map.classList.add("dragging");
+    const unitsPerPixel = Math.max(drag.view[2] / map.clientWidth, drag.view[3] / map.clientHeight);
+    show([drag.view[0] - dx * unitsPerPixel, drag.view[1] - dy * unitsPerPixel, drag.view[2], drag.view[3]]);
+  });
+  map.addEventListener("pointerup", () => { map.classList.remove("dragging"); setTimeout(() => { drag = null; }, 0); });
+  map.addEventListener("click", (event) => { if (drag && drag.moved) event.preventDefault(); }, true);
+  document.getElementById("zoom-in").addEventListener("click", () => zoom(0.67));
+  document.getElementById("zoom-out").addEventListener("click", () => zoom(1.5));
+  for (const id of ["zoom-world", "zoom-photos"]) {
+    const button = document.getElementById(id);
+    button.addEventListener("click", () => show(box(button.dataset.box)));
+  }
+  show(view);
+}
