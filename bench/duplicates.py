@@ -80,7 +80,8 @@ def hashes(image: Image.Image) -> tuple[int, ...]:
 
 def random_library(photos: int, rng: np.random.Generator) -> list[tuple[int, ...]]:
     """Three random 64-bit hashes a photo, 1% of the photos a copy of an earlier one with 0-4 bits changed."""
-    hashes = [tuple(int(value) for value in rng.integers(0, 1 << 63, size=3, dtype=np.int64)) for _ in range(photos)]
+    hashes = [tuple(int(value) for value in rng.integers(-(1 << 63), (1 << 63) - 1, size=3, dtype=np.int64))
+              for _ in range(photos)]
     for position in rng.choice(np.arange(1, photos), size=photos // 100, replace=False):
         flips = sum(1 << int(bit) for bit in rng.choice(HASH_BITS - 1, size=rng.integers(0, 5), replace=False))
         hashes[position] = tuple(value ^ flips for value in hashes[int(rng.integers(position))])

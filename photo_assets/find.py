@@ -35,6 +35,7 @@ Names come from person_clusters' last run: an edit not yet re-clustered is not s
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -51,7 +52,7 @@ from photo_assets.analysis.objects import LABELS
 from photo_assets.storage import DataLayout, DataStore
 from photo_assets.storage.layout import COLOR_HISTOGRAMS as COLOURS
 from photo_assets.storage.layout import FACE_DETECTIONS as DETECTIONS
-from photo_assets.storage.layout import LOCATIONS, OBJECT_DETECTIONS, PHOTOS
+from photo_assets.storage.layout import LOCATIONS, OBJECT_DETECTIONS, PHOTOS, files_signature
 from photo_assets.storage.people import load_people, load_people_faces
 
 UNKNOWN_PREFIX = "Unknown person "
@@ -310,37 +311,48 @@ def search_photos(layout: DataLayout, filters: FindFilters) -> FoundPhotos:
     return FoundPhotos(_rows(layout, photos, faces), total)
 
 
-def places(layout: DataLayout) -> tuple[list[Place], list[Place]]:
+def places(layout: DataLayout) -> tuple[tuple[Place, ...], tuple[Place, ...]]:
     """The countries and the towns the library's photos were taken in, most photos first. A photo counts as
-    find_photos counts it (one per file, readable), so a place's count is what a search for it finds."""
+    find_photos counts it (one per file, readable), so a place's count is what a search for it finds. Kept until the
+    catalog or the locations change: the search and places pages ask on every view."""
+    return _places(layout, files_signature(layout.batch_files(PHOTOS) + layout.batch_files(LOCATIONS)))
+
+
+@functools.lru_cache(maxsize=4)
+def _places(layout: DataLayout, signature: tuple) -> tuple[tuple[Place, ...], tuple[Place, ...]]:
     photos = _table(layout, PHOTOS, ["photo_id", "latitude", "longitude"], pc.field("error").is_null())
     located = _table(layout, LOCATIONS, ["photo_id", "country_code", "country", "city"],
                      pc.field("country_code").is_valid())
     if photos is None or located is None or not located.num_rows:
-        return [], []
+        return (), ()
     joined = photos.join(_first_per_photo(located), "photo_id", join_type="inner")
     return _place_counts(joined, ["country_code", "country"]), _place_counts(
         joined.filter(pc.is_valid(joined["city"])), ["country_code", "country", "city"])
 
 
-def _place_counts(photos: pa.Table, keys: list[str]) -> list[Place]:
+def _place_counts(photos: pa.Table, keys: list[str]) -> tuple[Place, ...]:
     counted = photos.group_by(keys).aggregate([("photo_id", "count"), ("latitude", "mean"), ("longitude", "mean")])
     found = [
         Place(row["country_code"], row["country"], row.get("city"), row["photo_id_count"], row["latitude_mean"],
               row["longitude_mean"])
         for row in counted.to_pylist()
     ]
-    return sorted(found, key=lambda place: (-place.photos, place.country, place.city or ""))
+    return tuple(sorted(found, key=lambda place: (-place.photos, place.country, place.city or "")))
 
 
-def object_counts(layout: DataLayout) -> list[tuple[str, int]]:
-    """The object labels found in the library with how many photos show each, most first."""
+def object_counts(layout: DataLayout) -> tuple[tuple[str, int], ...]:
+    """The object labels found in the library with how many photos show each, most first (kept as places are)."""
+    return _object_counts(layout, files_signature(layout.batch_files(OBJECT_DETECTIONS)))
+
+
+@functools.lru_cache(maxsize=4)
+def _object_counts(layout: DataLayout, signature: tuple) -> tuple[tuple[str, int], ...]:
     found = _table(layout, OBJECT_DETECTIONS, ["photo_id", "label"])
     if found is None:
-        return []
+        return ()
     counted = found.group_by(["label", "photo_id"]).aggregate([]).group_by("label").aggregate([("photo_id", "count")])
-    return sorted(zip(counted["label"].to_pylist(), counted["photo_id_count"].to_pylist()),
-                  key=lambda pair: (-pair[1], pair[0]))
+    return tuple(sorted(zip(counted["label"].to_pylist(), counted["photo_id_count"].to_pylist()),
+                        key=lambda pair: (-pair[1], pair[0])))
 
 
 def _duplicate_groups(layout: DataLayout, photos: pa.Table) -> dict[str, str]:

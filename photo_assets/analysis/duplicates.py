@@ -11,7 +11,8 @@ pairs.
 
 Candidates come from an index of the hashes' four 16-bit bands (multi-index hashing: two hashes within MAX_DISTANCE
 bits differ by at most MAX_DISTANCE // 4 bits on some band), so a new photo is compared with the few photos its
-bands meet, never with the whole library.
+bands meet, never with the whole library; the lookups run in NumPy over every new photo at once (binary search in
+the index sorted by each band), so a first run over a whole library is seconds, not hours.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 from PIL import Image
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 ALGORITHM_VERSION = "phash-v1-dct64-centre-crops"
 SAMPLE_SIDE = 32  # the grey copy the DCT runs on
@@ -31,6 +34,8 @@ CROPS = (0.05, 0.10)
 # photos, none of 534 pairs of one person's photos, 1 of 630 pairs of the GPS corpus' photos).
 MAX_DISTANCE = 6
 BANDS, BAND_BITS = 4, 16
+BAND_MASK = np.uint64((1 << BAND_BITS) - 1)
+HASHES = 1 + len(CROPS)  # a photo's hashes: the whole photo's, then each crop's
 # Every 16-bit mask of at most MAX_DISTANCE // BANDS bits: the band values probed around a hash's own.
 PROBES = [mask for mask in range(1 << BAND_BITS) if mask.bit_count() <= MAX_DISTANCE // BANDS]
 UNSIGNED = (1 << HASH_BITS) - 1
@@ -71,59 +76,59 @@ def shot_distance(first: Sequence[int], second: Sequence[int]) -> int:
     return min(min(distance(first[0], other) for other in second), min(distance(second[0], own) for own in first[1:]))
 
 
-def _bands(value: int) -> list[tuple[int, int]]:
-    unsigned = value & UNSIGNED
-    return [(band, (unsigned >> (band * BAND_BITS)) & ((1 << BAND_BITS) - 1)) for band in range(BANDS)]
-
-
-class ShotIndex:
-    """Photos by the bands of each of their hashes."""
-
-    def __init__(self) -> None:
-        self._buckets: dict[tuple[int, int], set[int]] = {}
-        self.photos: list[tuple[int, ...]] = []
-
-    def add(self, hashes: Sequence[int]) -> int:
-        position = len(self.photos)
-        self.photos.append(tuple(hashes))
-        for value in hashes:
-            for key in _bands(value):
-                self._buckets.setdefault(key, set()).add(position)
-        return position
-
-    def near(self, hashes: Sequence[int]) -> dict[int, int]:
-        """position -> shot distance of every photo within MAX_DISTANCE of these hashes."""
-        candidates = {position for value in hashes for band, own in _bands(value) for mask in PROBES
-                      for position in self._buckets.get((band, own ^ mask), ())}
-        found = {position: shot_distance(hashes, self.photos[position]) for position in candidates}
-        return {position: gap for position, gap in found.items() if gap <= MAX_DISTANCE}
+def _close_pairs(queries: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(query row, index row) of every pair of hashes (uint64) within MAX_DISTANCE bits: for each band, the index
+    sorted by that band, and each query's band and its PROBES neighbours looked up by binary search."""
+    found_queries, found_index = [], []
+    for band in range(BANDS):
+        shift = np.uint64(band * BAND_BITS)
+        index_bands = (index >> shift) & BAND_MASK
+        order = np.argsort(index_bands, kind="stable")
+        sorted_bands = index_bands[order]
+        query_bands = (queries >> shift) & BAND_MASK
+        for mask in PROBES:
+            keys = query_bands ^ np.uint64(mask)
+            low = np.searchsorted(sorted_bands, keys, "left")
+            counts = np.searchsorted(sorted_bands, keys, "right") - low
+            if not counts.any():
+                continue
+            rows = np.repeat(np.arange(len(queries)), counts)
+            # The k-th candidate of a query sits at its bucket's start + k in the sorted index.
+            positions = order[np.arange(counts.sum()) + np.repeat(low - (np.cumsum(counts) - counts), counts)]
+            close = np.bitwise_count(queries[rows] ^ index[positions]) <= MAX_DISTANCE
+            found_queries.append(rows[close])
+            found_index.append(positions[close])
+    if not found_queries:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    return np.concatenate(found_queries), np.concatenate(found_index)
 
 
 def group_shots(photo_ids: Sequence[str], hashes: Sequence[Sequence[int]], new: Iterable[str],
                 previous: dict[str, str]) -> dict[str, str]:
     """photo_id -> group id (the group's smallest photo_id) of every photo with a near-duplicate. Only the `new`
-    photos are looked up in the index; `previous` (the last run's groups) stands for the pairs found before."""
-    index, parent = ShotIndex(), list(range(len(photo_ids)))
-    for value in hashes:
-        index.add(value)
-
-    def root(position: int) -> int:
-        while parent[position] != position:
-            parent[position] = parent[parent[position]]
-            position = parent[position]
-        return position
-
+    photos are looked up, each in the index of every photo's hashes; `previous` (the last run's groups) stands for
+    the pairs found before."""
+    if not photo_ids:
+        return {}
+    values = np.asarray(hashes, dtype=np.int64).reshape(len(photo_ids), HASHES).view(np.uint64)
     position_of = {photo_id: position for position, photo_id in enumerate(photo_ids)}
+    looked_up = np.array([position_of[photo_id] for photo_id in new], dtype=np.int64)
+    # A pair is one shot when one's whole-photo hash meets any of the other's hashes: a new photo's whole hash
+    # against every hash, and its crops' hashes against every whole hash.
+    rows, found = _close_pairs(values[looked_up, 0], values.ravel())
+    firsts, seconds = [looked_up[rows]], [found // HASHES]
+    rows, found = _close_pairs(values[looked_up, 1:].ravel(), values[:, 0])
+    firsts.append(np.repeat(looked_up, HASHES - 1)[rows])
+    seconds.append(found)
     first_of_group: dict[str, int] = {}
     for photo_id, group in previous.items():
         if photo_id in position_of:
-            first = first_of_group.setdefault(group, position_of[photo_id])
-            parent[root(position_of[photo_id])] = root(first)
-    for photo_id in new:
-        position = position_of[photo_id]
-        for other in index.near(hashes[position]):
-            parent[root(position)] = root(other)
+            firsts.append(np.array([position_of[photo_id]]))
+            seconds.append(np.array([first_of_group.setdefault(group, position_of[photo_id])]))
+    ends = np.concatenate(firsts), np.concatenate(seconds)
+    graph = coo_matrix((np.ones(len(ends[0]), np.int8), ends), shape=(len(photo_ids), len(photo_ids)))
+    _, components = connected_components(graph, directed=False)
     members: dict[int, list[str]] = {}
-    for position, photo_id in enumerate(photo_ids):
-        members.setdefault(root(position), []).append(photo_id)
+    for photo_id, component in zip(photo_ids, components.tolist()):
+        members.setdefault(component, []).append(photo_id)
     return {photo_id: min(group) for group in members.values() if len(group) > 1 for photo_id in group}

@@ -21,7 +21,7 @@ from photo_assets.analysis.people import ASSIGNED_BY_FILE, ASSIGNED_BY_USER, UNK
 from photo_assets.analysis.people.quality import REASONS
 from photo_assets.analysis.regions import Conflict
 from photo_assets.storage import DataLayout, DataStore, LabelLog
-from photo_assets.storage.layout import FACE_DETECTIONS, OBJECT_DETECTIONS, PHOTOS
+from photo_assets.storage.layout import FACE_DETECTIONS, OBJECT_DETECTIONS, PHOTOS, files_signature
 from photo_assets.storage.people import load_added_faces, load_people_faces, load_region_conflicts
 
 # person_clusters' ranked "are these two the same person?" pairs.
@@ -67,14 +67,7 @@ def _signature(layout: DataLayout) -> tuple:
              layout.added_faces]
     for asset in (FACE_DETECTIONS, PHOTOS, OBJECT_DETECTIONS):
         files += layout.batch_files(asset)
-    signature = []
-    for path in files:
-        try:
-            stat = path.stat()
-            signature.append((str(path), stat.st_size, stat.st_mtime_ns))
-        except FileNotFoundError:
-            signature.append((str(path), None))
-    return tuple(signature)
+    return files_signature(files)
 
 
 # -- the view the pages show ------------------------------------------------------------------------------------

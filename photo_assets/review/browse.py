@@ -29,8 +29,11 @@ from photo_assets.review.pages import render
 PAGE_SIZE = 240
 # Groups on the duplicates page: the largest first, a page's worth.
 DUPLICATE_GROUPS_SHOWN = 200
-# The places page lists this many towns beside the map (the map shows them all).
-TOWNS_LISTED = 50
+# The places page lists this many towns beside the map, and draws this many (those with most photos): thousands of
+# dots cost the browser more than they show at world scale.
+TOWNS_LISTED, TOWNS_DRAWN = 50, 2_000
+# Towns the search form offers as you type (those with most photos; any other still answers when typed in full).
+TOWNS_OFFERED = 300
 
 
 def _page_number(request: Request) -> int:
@@ -43,7 +46,7 @@ def _page_link(request: Request, page: int) -> str:
     return "/find?" + urlencode(kept + ([("page", str(page))] if page > 1 else []))
 
 
-def _search(layout, filters: FindFilters) -> tuple[FoundPhotos, list, list]:
+def _search(layout, filters: FindFilters) -> tuple[FoundPhotos, tuple, tuple]:
     countries, towns = places(layout)
     return search_photos(layout, filters), countries, towns
 
@@ -53,7 +56,7 @@ async def find_page(request: Request):
     layout = request.app.state.review.service.layout
     page = _page_number(request)
     query = request.query_params.multi_items()
-    error, found, countries, towns = None, FoundPhotos([], 0), [], []
+    error, found, countries, towns = None, FoundPhotos([], 0), (), ()
     try:
         filters = filters_from_query(query, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
         found, countries, towns = await run_in_threadpool(_search, layout, filters)
@@ -64,7 +67,8 @@ async def find_page(request: Request):
     given = {key: [value for k, value in query if k == key and value] for key in {k for k, _ in query}}
     return render(
         request, "find.html", status=400 if error else 200, title="Find photos", error=error, found=found,
-        page=page, pages=pages, first=(page - 1) * PAGE_SIZE + 1, given=given, countries=countries, towns=towns,
+        page=page, pages=pages, first=(page - 1) * PAGE_SIZE + 1, given=given, countries=countries,
+        towns=towns[:TOWNS_OFFERED],
         colours=PALETTE, objects=await run_in_threadpool(object_counts, layout),
         previous_link=_page_link(request, page - 1) if page > 1 else None,
         next_link=_page_link(request, page + 1) if page < pages else None,
@@ -83,8 +87,8 @@ async def places_page(request: Request):
     most_in_town = max((town.photos for town in towns), default=1)
     return render(
         request, "places.html", title="Places", shapes=shapes, counted=counted, fills=fills, countries=countries,
-        towns=towns, towns_listed=towns[:TOWNS_LISTED], most_in_town=most_in_town,
-        view_box=world_map.view_box([(town.latitude, town.longitude) for town in towns]
+        towns=towns, towns_drawn=towns[:TOWNS_DRAWN], towns_listed=towns[:TOWNS_LISTED], most_in_town=most_in_town,
+        view_box=world_map.view_box([(town.latitude, town.longitude) for town in towns[:TOWNS_DRAWN]]
                                     or [(country.latitude, country.longitude) for country in countries]),
         world_box=world_map.view_box([]), link=lambda **fields: "/find?" + urlencode(fields),
     )  # fmt: skip

@@ -200,3 +200,16 @@ class DataLayout:
     def sidecar(self, relative: str) -> Path:
         """The mirror tree's sidecar of the library file at `relative`."""
         return self.xmp_sidecars / f"{relative}{XMP_SUFFIX}"
+
+
+def files_signature(paths: list[Path]) -> tuple:
+    """Each file's path, size and modification time (None when missing): it changes whenever one of them does, so
+    what was read from them can be kept until then."""
+    signature = []
+    for path in paths:
+        try:
+            stat = path.stat()
+            signature.append((str(path), stat.st_size, stat.st_mtime_ns))
+        except FileNotFoundError:
+            signature.append((str(path), None))
+    return tuple(signature)

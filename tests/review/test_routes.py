@@ -249,3 +249,11 @@ def test_the_places_page_shades_countries_and_links_each_place_to_its_search(cli
     assert 'href="/find?country=FR&amp;city=Paris" data-city="Paris" data-photos="2"' in page.text
     assert "<script src=\"http" not in page.text and "https://" not in page.text  # nothing fetched
     assert ">1 photo<" in client.get("/find?country=PT").text  # where Portugal's link goes, its one photo
+
+
+def test_the_places_page_draws_the_busiest_towns_when_there_are_many(client: TestClient, monkeypatch):
+    _library_with_places(client)
+    monkeypatch.setattr(browse, "TOWNS_DRAWN", 1)
+    page = client.get("/places").text
+    assert page.count("<circle") == 1 and 'data-city="Paris" data-photos="2"' in page
+    assert "(the 1 with most photos)" in page and ">Lisbon</a>" in page  # still listed beside the map
