@@ -257,3 +257,11 @@ def test_the_places_page_draws_the_busiest_towns_when_there_are_many(client: Tes
     page = client.get("/places").text
     assert page.count("<circle") == 1 and 'data-city="Paris" data-photos="2"' in page
     assert "(the 1 with most photos)" in page and ">Lisbon</a>" in page  # still listed beside the map
+
+
+def test_the_find_page_of_an_empty_library_says_how_to_fill_it(tmp_path: Path):
+    app = create_app(tmp_path / "data", tmp_path / "library", token=TOKEN, host="127.0.0.1", port=3001)
+    page = TestClient(app, base_url=ORIGIN).get("/find")
+    assert page.status_code == 200 and "No photos yet" in page.text and "photo-assets run" in page.text
+    places = TestClient(app, base_url=ORIGIN).get("/places")
+    assert places.status_code == 200 and "No photo has a place yet" in places.text
