@@ -113,7 +113,7 @@ def main() -> None:
     originals = sorted((args.shared / "corpus" / "gps").glob("*.jpg")) + sorted(
         (args.shared / "faces" / "deepface").glob("*.jpg"))
     copies: dict[str, list[int]] = {name: [] for name in ALTERATIONS}
-    seconds, gps_hashes = [], []
+    seconds, gps_hashes, flat = [], [], []
     for path in originals:
         image = load(path)
         if min(image.size) < MIN_SIDE:
@@ -121,18 +121,24 @@ def main() -> None:
         started = time.perf_counter()
         own = hashes(image)
         seconds.append(time.perf_counter() - started)
+        if not own:  # flat: no hash, nobody's duplicate
+            flat.append(path.name)
+            continue
         if path.parent.name == "gps":
             gps_hashes.append(own)
         for name, alter in ALTERATIONS.items():
-            copies[name].append(shot_distance(own, hashes(alter(image))))
+            altered = hashes(alter(image))
+            copies[name].append(shot_distance(own, altered) if altered else HASH_BITS)  # a flat copy is missed
     alike = []
     people = [folder for folder in sorted((args.shared / "faces" / "lfw_train").iterdir())
               if folder.is_dir() and len(list(folder.glob("*.jpg"))) > 1][: args.people]
     for folder in people:
-        found = [hashes(load(path)) for path in sorted(folder.glob("*.jpg"))]
+        found = [own for own in (hashes(load(path)) for path in sorted(folder.glob("*.jpg"))) if own]
         alike += [shot_distance(a, b) for a, b in itertools.combinations(found, 2)]
     places = [shot_distance(a, b) for a, b in itertools.combinations(gps_hashes, 2)]
-    print(f"{len(originals)} photos altered 9 ways; {len(alike)} pairs of one person's photos ({len(people)} people);"
+    print(f"flat photos (no hash): {', '.join(flat) or 'none'}")
+    print(f"{len(originals) - len(flat)} photos altered 9 ways; {len(alike)} pairs of one person's photos"
+          f" ({len(people)} people);"
           f" {len(places)} pairs of GPS photos\n")
     print(f"{'copy':22s} {'median':>6s} {'max':>4s}  within {MAX_DISTANCE}")
     for name, found in copies.items():

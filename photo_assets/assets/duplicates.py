@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 
 from photo_assets.analysis.colours import small_copy
 from photo_assets.analysis.contact_sheet import FaceTile, contact_sheet, jpeg_bytes
-from photo_assets.analysis.duplicates import ALGORITHM_VERSION, group_shots, shot_distance
+from photo_assets.analysis.duplicates import ALGORITHM_VERSION, HASHES, group_shots, shot_distance
 from photo_assets.analysis.images import PhotoError
 from photo_assets.assets.metadata import picture
 from photo_assets.assets.names import COLOR_HISTOGRAMS, DUPLICATES_GROUP
@@ -31,6 +31,7 @@ def _hashes(photo_library: PhotoLibrary) -> tuple[list[str], list[list[int]]]:
     if table is None:
         return [], []
     table = table.filter(pc.equal(table["version"], ALGORITHM_VERSION))
+    table = table.filter(pc.equal(pc.list_value_length(table["hashes"]), HASHES))  # a flat photo has none
     hashes = dict(zip(table["photo_id"].to_pylist(), table["hashes"].to_pylist()))  # one row per content
     return list(hashes), list(hashes.values())
 

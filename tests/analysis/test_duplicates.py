@@ -72,3 +72,12 @@ def test_new_photos_are_looked_up_and_earlier_groups_kept(originals):
     second = group_shots(ids, [hashes[i] for i in ids], ["d-crop"], first)
     assert second == {"a-original": "a-original", "b-half": "a-original", "d-crop": "a-original"}
     assert group_shots(ids, [hashes[i] for i in ids], [], {}) == {}  # nothing new, nothing before: no lookups
+
+
+def test_flat_photos_have_no_hashes_and_are_nobodys_duplicate():
+    """A single colour, a blank frame or a 1 px file has no shot to tell it by: two of them are not one shot."""
+    flat = [Image.new("RGB", (64, 48), (30, 83, 249)), Image.new("RGB", (64, 48), (233, 8, 200)),
+            Image.new("RGB", (1, 1), (140, 170, 250)), Image.new("RGB", (256, 192), (0, 0, 0))]
+    assert [fingerprints(image) for image in flat] == [()] * len(flat)
+    gradient = Image.linear_gradient("L").convert("RGB")  # little structure, but some: a real hash
+    assert len(fingerprints(gradient)) == 3

@@ -162,8 +162,9 @@ def test_duplicates(library: dict):
         groups.setdefault(row["duplicate_group"], set()).add(row["path"])
     expected = {f"skimage/{COPIED}", "copies/half.jpg", "copies/crop.png", "copies/brighter.jpg", "copies/exact.png"}
     assert expected in groups.values(), groups
-    for members in groups.values():  # no two people's portraits are one shot
+    for members in groups.values():  # no two people's portraits are one shot, no two single-colour photos
         assert len({path.split("/")[0] for path in members} & set(PEOPLE)) <= 1, members
+        assert not set(SOLID) & members, members
 
 
 def test_filters_combine_and_limit(library: dict):

@@ -173,4 +173,6 @@ def test_the_duplicates_page_groups_the_altered_copies_and_marks_the_best(site, 
     best = group.locator(".copy.best .path").all_inner_texts()
     assert len(best) == 1 and best[0] in {f"skimage/{COPIED}", "copies/exact.png", "copies/brighter.jpg"}  # full size
     assert all(width > 0 for width in group.locator("img").evaluate_all(LOADED_WIDTHS))
+    for solid in SOLID:  # a single colour is nobody's near-duplicate
+        assert page.locator(f'.duplicate-group img[alt="{solid}"]').count() == 0
     screenshot(page, "duplicates")
