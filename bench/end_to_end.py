@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools, when r
 from faces import DEEPFACE_DIR, _background, paste_portraits  # noqa: E402
 
 from devtools.synthetic import exif_with_thumbnail  # noqa: E402
+from photo_assets.analysis.regions import overlap  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 SIZE = (4000, 3000)
@@ -231,15 +232,6 @@ def _table(data: Path, asset: str):
     return pq.read_table(files) if files else None
 
 
-def _iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    width = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    height = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = width * height
-    return inter / (aw * ah + bw * bh - inter) if inter else 0.0
-
-
 def found_boxes(data: Path, names: dict[str, str]) -> dict[str, list[tuple]]:
     """Per file name, each detection's (x, y, width, height) and embedding."""
     detections, embeddings = _table(data, "face_detections"), _table(data, "face_embeddings")
@@ -265,10 +257,10 @@ def score(found: dict[str, list[tuple]], truth: dict[str, list[tuple]], pasted) 
     """(pasted faces missed as (photo, box), pasted faces, detections touching no pasted portrait)."""
     missed = [
         (name, face) for name, faces in truth.items() for face in faces
-        if not any(_iou(box, face) >= IOU_FOUND for box, _ in found.get(name, []))
+        if not any(overlap(box, face) >= IOU_FOUND for box, _ in found.get(name, []))
     ]
     stray = sum(
-        not any(_iou(box, (x, y, p.width, p.height)) > 0 for p, x, y in pasted[name])
+        not any(overlap(box, (x, y, p.width, p.height)) > 0 for p, x, y in pasted[name])
         for name, boxes in found.items()
         for box, _ in boxes
     )
@@ -279,11 +271,11 @@ def compare_outputs(base: dict, other: dict, base_colours: dict, other_colours: 
     ious, cosines, unmatched = [], [], 0
     for name, boxes in base.items():
         for box, vector in boxes:
-            best = max(other.get(name, []), key=lambda item: _iou(box, item[0]), default=None)
-            if best is None or _iou(box, best[0]) < IOU_FOUND:
+            best = max(other.get(name, []), key=lambda item: overlap(box, item[0]), default=None)
+            if best is None or overlap(box, best[0]) < IOU_FOUND:
                 unmatched += 1
                 continue
-            ious.append(_iou(box, best[0]))
+            ious.append(overlap(box, best[0]))
             cosines.append(float(vector @ best[1] / (np.linalg.norm(vector) * np.linalg.norm(best[1]))))
     same_colour = sum(base_colours[name] == other_colours.get(name) for name in base_colours)
     text = f"top colour equal {same_colour}/{len(base_colours)}; "

@@ -93,6 +93,9 @@ EMBEDDING_SIZE = 128
 # A face drawn by hand or read from another tool's region has no landmarks: its eyes, nose and mouth are taken where
 # they sit in an upright face's box (fractions of its width and height), eyes level. dlib's chips find their own
 # landmarks in the box; FaceNet's crop and the sharpness measure are then cut from the box unturned.
+# A face given from outside the detector (drawn, or another tool's region) smaller than this (pixels, either side)
+# is too little of a face to embed: it is refused, or the region names no face.
+MIN_GIVEN_FACE_SIDE = 16
 BOX_LANDMARKS = {
     "left_eye": (0.3, 0.4), "right_eye": (0.7, 0.4), "nose": (0.5, 0.6),
     "mouth_left": (0.35, 0.8), "mouth_right": (0.65, 0.8),

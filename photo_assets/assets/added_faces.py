@@ -13,10 +13,9 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from photo_assets.analysis.contact_sheet import FaceTile, grid
-from photo_assets.analysis.faces import FaceAnalyzer, face_id, face_in_box
+from photo_assets.analysis.faces import MIN_GIVEN_FACE_SIDE, FaceAnalyzer, face_id, face_in_box
 from photo_assets.analysis.images import PhotoError
 from photo_assets.analysis.regions import (
     Conflict,
@@ -40,7 +39,7 @@ from photo_assets.assets.names import (
 from photo_assets.assets.observations import label_log_observation
 from photo_assets.assets.photo_rows import library_photos
 from photo_assets.resources import FaceModels, PhotoLibrary
-from photo_assets.storage import DataLayout, LabelLog, write_atomically, write_parquet
+from photo_assets.storage import DataLayout, LabelLog, read_parquet, write_atomically, write_parquet
 from photo_assets.storage.layout import ADDED_FACES_STEM
 from photo_assets.storage.people import BY_HAND, FROM_REGION
 
@@ -49,8 +48,6 @@ REGIONS_VERSION = "regions-v1"
 # Added faces' rows carry the model version with this mark, so the faces step never takes them for its own reusable
 # rows (a photo whose detector found nothing would otherwise inherit them into its batch).
 ADDED_MARK = "+added"
-# A region smaller than this (pixels, either side) names no face and adds none: too little of a face to embed.
-MIN_ADDED_SIDE = 16
 ADDED_SCHEMA = pa.schema(
     [("face_id", pa.string()), ("photo_id", pa.string()), ("added_by", pa.string()), ("origin", pa.string())]
 )
@@ -76,19 +73,15 @@ def regions_behind(photo_library: PhotoLibrary) -> bool:
     """A catalogued photo's sidecars changed (or its regions were never read) since added_faces last ran: names in
     other tools' files may have changed, so people are brought up to date even with no new photo."""
     photos, _ = library_photos(photo_library)
-    scans = _read_table(photo_library.layout.region_scans, SCAN_SCHEMA)
+    scans = read_parquet(photo_library.layout.region_scans, SCAN_SCHEMA)
     read = {row["photo_id"]: row["signature"] for row in scans.to_pylist() if row["version"] == REGIONS_VERSION}
     return any(read.get(photo_id) != sidecar_signature(path) for photo_id, path in photos.items())
-
-
-def _read_table(path, schema: pa.Schema) -> pa.Table:
-    return pq.read_table(path).select(schema.names).cast(schema) if path.exists() else schema.empty_table()
 
 
 def _regions(photo_library: PhotoLibrary, photos: dict, sizes: dict) -> tuple[pa.Table, pa.Table, int]:
     """(scans, regions, photos read now): regions of photos whose sidecars and content are as last read are kept."""
     layout = photo_library.layout
-    scans, regions = _read_table(layout.region_scans, SCAN_SCHEMA), _read_table(layout.face_regions, REGION_SCHEMA)
+    scans, regions = read_parquet(layout.region_scans, SCAN_SCHEMA), read_parquet(layout.face_regions, REGION_SCHEMA)
     signatures = {photo_id: sidecar_signature(path) for photo_id, path in photos.items()}
     kept = {row["photo_id"] for row in scans.to_pylist()
             if row["version"] == REGIONS_VERSION and signatures.get(row["photo_id"]) == row["signature"]}
@@ -130,7 +123,7 @@ def _place(regions: pa.Table, found: dict, drawn: dict) -> tuple[pa.Table, list[
     by_photo: dict[str, list[dict]] = {}
     for row in rows:
         row["face_id"], row["face_added"] = None, None
-        if row["kind"] == "Face" and row["name"] and min(row["width"], row["height"]) >= MIN_ADDED_SIDE:
+        if row["kind"] == "Face" and row["name"] and min(row["width"], row["height"]) >= MIN_GIVEN_FACE_SIDE:
             by_photo.setdefault(row["photo_id"], []).append(row)
     for photo_id, photo_rows in sorted(by_photo.items()):
         faces = list(found.get(photo_id, [])) + [(face, box) for face, (photo, box) in drawn.items() if photo == photo_id]
@@ -179,17 +172,20 @@ def _embedded(analyzer: FaceAnalyzer, photos: dict, wanted: dict, previous: dict
 
 def _previous_rows(layout: DataLayout, version: str) -> dict:
     """face_id -> (detection row, embedding row) of the added faces last written, if embedded by this model."""
-    detections = _read_table(layout.added_faces_file(FACE_DETECTIONS), DETECTION_SCHEMA)
-    embeddings = _read_table(layout.added_faces_file(FACE_EMBEDDINGS), EMBEDDING_SCHEMA)
+    detections = read_parquet(layout.added_faces_file(FACE_DETECTIONS), DETECTION_SCHEMA)
+    embeddings = read_parquet(layout.added_faces_file(FACE_EMBEDDINGS), EMBEDDING_SCHEMA)
     embedding_of = {row["face_id"]: row for row in embeddings.to_pylist() if row["model"] == version}
     return {row["face_id"]: (row, embedding_of[row["face_id"]]) for row in detections.to_pylist()
             if row["face_id"] in embedding_of}
 
 
-def _record_imports(log: LabelLog, placed: list[PlacedRegion], known_faces: set[str]) -> tuple[list, list[Conflict]]:
+def _record_imports(log: LabelLog, said: dict, placed: list[PlacedRegion], known_faces: set[str]
+                    ) -> tuple[list, list[Conflict]]:
+    """Append what the files say now and the log (`said`: its imports) does not yet; returns those and the
+    conflicts."""
     desired, conflicts = plan_imports(placed)
     photo_of = {region.face_id: region.photo_id for region in placed}
-    changes = import_changes(desired, log.state().imports, known_faces)
+    changes = import_changes(desired, said, known_faces)
     for face, source, name in changes:
         log.imported(face, source, name, photo_of.get(face, ""))
     return changes, conflicts
@@ -215,17 +211,18 @@ def added_faces(context: dg.AssetExecutionContext, photo_library: PhotoLibrary,
     analyzer = face_models.analyzer()
     version = analyzer.model_version
     log = photo_library.label_log()
+    labels = log.state()  # replayed once: the faces drawn, and what the files said before
     photos, sizes = library_photos(photo_library)
     scans, regions, read_now = _regions(photo_library, photos, sizes)
     drawn = {face: (added["photo_id"], (added["x"], added["y"], added["width"], added["height"]))
-             for face, added in log.state().added.items() if added["photo_id"] in photos}
+             for face, added in labels.added.items() if added["photo_id"] in photos}
     found = _found_faces(layout)
     regions, placed, from_regions = _place(regions, found, drawn)
     wanted = {face: (photo_id, box, BY_HAND) for face, (photo_id, box) in drawn.items()} | from_regions
     detections, embeddings, computed, errors = _embedded(analyzer, photos, wanted, _previous_rows(layout, version),
                                                          version, layout)
     known_faces = {face for faces in found.values() for face, _ in faces} | {row["face_id"] for row in detections}
-    changes, conflicts = _record_imports(log, placed, known_faces)
+    changes, conflicts = _record_imports(log, labels.imports, placed, known_faces)
     catalogue = [{"face_id": row["face_id"], "photo_id": row["photo_id"],
                   "added_by": BY_HAND if wanted[row["face_id"]][2] == BY_HAND else FROM_REGION,
                   "origin": wanted[row["face_id"]][2]} for row in detections]

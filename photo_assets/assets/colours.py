@@ -16,6 +16,7 @@ from photo_assets.assets.photo_rows import analysable_photos
 from photo_assets.assets.progress import StepProgress
 from photo_assets.partitions import photo_batches
 from photo_assets.resources import PhotoLibrary
+from photo_assets.storage import conformed
 from photo_assets.storage.layout import FINGERPRINTS
 
 COLOUR_SCHEMA = pa.schema(
@@ -69,7 +70,7 @@ def _with_reused(computed: pa.Table, reused: pa.Table | None, done: set[str]) ->
     if reused is None or not done:
         return computed
     kept = reused.filter(pc.is_in(reused["photo_id"], pa.array(sorted(done), pa.string())))
-    return pa.concat_tables([computed, kept.select(computed.schema.names).cast(computed.schema)])
+    return pa.concat_tables([computed, conformed(kept, computed.schema)])
 
 
 def _colour_batch(photo_library: PhotoLibrary, batch_key: str, log=None) -> BatchOutcome:

@@ -5,7 +5,6 @@ since the last one in the hashes' index; the groups found before stand."""
 import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from photo_assets.analysis.colours import small_copy
 from photo_assets.analysis.contact_sheet import FaceTile, contact_sheet, jpeg_bytes
@@ -15,7 +14,7 @@ from photo_assets.assets.metadata import picture
 from photo_assets.assets.names import COLOR_HISTOGRAMS, DUPLICATES_GROUP
 from photo_assets.assets.photo_rows import library_photos
 from photo_assets.resources import PhotoLibrary
-from photo_assets.storage import write_parquet
+from photo_assets.storage import read_parquet, write_parquet
 from photo_assets.storage.layout import FINGERPRINTS
 
 GROUP_SCHEMA = pa.schema(
@@ -37,9 +36,7 @@ def _hashes(photo_library: PhotoLibrary) -> tuple[list[str], list[list[int]]]:
 
 
 def _read(path, schema: pa.Schema) -> pa.Table:
-    if not path.exists():
-        return schema.empty_table()
-    table = pq.read_table(path)
+    table = read_parquet(path, schema)
     return table.filter(pc.equal(table["version"], ALGORITHM_VERSION))
 
 

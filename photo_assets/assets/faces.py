@@ -39,7 +39,7 @@ from photo_assets.assets.progress import StepProgress
 from photo_assets.partitions import photo_batches
 from photo_assets.resources import FaceModels, PhotoLibrary
 from photo_assets.resources.face_models import scan_version
-from photo_assets.storage import DataLayout, write_atomically
+from photo_assets.storage import DataLayout, conformed, write_atomically
 from photo_assets.storage.layout import FACE_SCANS
 
 CONTACT_SHEET_FACES = 32
@@ -79,7 +79,6 @@ DEFAULT_MODEL_VERSION = model_version(DetectorSettings(), Descriptor.DLIB, model
 DEFAULT_OBJECT_VERSION = object_model_version(models.OBJECT_WEIGHTS.sha256)
 
 
-
 def face_rows(photo_id: str, result: PhotoFaces | PhotoError, version: str) -> tuple[list, list, dict]:
     if isinstance(result, PhotoError):
         return [], [], {"photo_id": photo_id, "faces": 0, "error": str(result), "version": version}
@@ -112,18 +111,12 @@ def _store_crops(layout: DataLayout, photo_id: str, result: PhotoFaces | PhotoEr
 def _reused(store, photo_ids: list[str], version: str, object_version: str):
     """(scans, detections, embeddings, objects) of the photos both models already scanned."""
     scans = store.reusable(FACE_SCANS, photo_ids, scan_version(version, object_version))
-    if scans is None:
-        return (SCAN_SCHEMA.empty_table(), DETECTION_SCHEMA.empty_table(), EMBEDDING_SCHEMA.empty_table(),
-                OBJECT_SCHEMA.empty_table())
-    known = scans["photo_id"].to_pylist()
-    objects = store.reusable(OBJECT_DETECTIONS, known, object_version)
-    detections = store.reusable(FACE_DETECTIONS, known, version)
-    embeddings = store.reusable(FACE_EMBEDDINGS, known, version)
+    known = [] if scans is None else scans["photo_id"].to_pylist()
     return (
-        scans.select(SCAN_SCHEMA.names).cast(SCAN_SCHEMA),
-        DETECTION_SCHEMA.empty_table() if detections is None else detections.select(DETECTION_SCHEMA.names).cast(DETECTION_SCHEMA),
-        EMBEDDING_SCHEMA.empty_table() if embeddings is None else embeddings.select(EMBEDDING_SCHEMA.names).cast(EMBEDDING_SCHEMA),
-        OBJECT_SCHEMA.empty_table() if objects is None else objects.select(OBJECT_SCHEMA.names).cast(OBJECT_SCHEMA),
+        conformed(scans, SCAN_SCHEMA),
+        conformed(store.reusable(FACE_DETECTIONS, known, version), DETECTION_SCHEMA),
+        conformed(store.reusable(FACE_EMBEDDINGS, known, version), EMBEDDING_SCHEMA),
+        conformed(store.reusable(OBJECT_DETECTIONS, known, object_version), OBJECT_SCHEMA),
     )
 
 

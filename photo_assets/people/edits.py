@@ -18,8 +18,6 @@ from photo_assets.analysis.labels import LabelEdit
 
 # Short enough to type, long enough to be unique among a library's faces.
 FACE_PREFIX_MIN = 6
-# A face drawn smaller than this (pixels, either side) is too little of a face to recognise.
-MIN_FACE_SIDE = 16
 FACE_ID_CHARACTERS = rf"[0-9a-f]{{{FACE_PREFIX_MIN},64}}"
 FACE_ID_PATTERN = re.compile(rf"^{FACE_ID_CHARACTERS}$")
 # A longer "name" is a paste gone wrong.

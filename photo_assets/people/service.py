@@ -11,14 +11,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from photo_assets.analysis.faces import face_id, face_in_box
+from photo_assets.analysis.faces import MIN_GIVEN_FACE_SIDE, face_id, face_in_box
 from photo_assets.analysis.labels import RejectReason
 from photo_assets.analysis.people import unknown_number
 from photo_assets.analysis.regions import overlap
 from photo_assets.people.edits import (
     FACE_ID_PATTERN,
     FACE_PREFIX_MIN,
-    MIN_FACE_SIDE,
     NAME_MAX,
     TEXT_FIELDS,
     UNKNOWN_PATTERN,
@@ -217,8 +216,8 @@ def _box(text: str, photo: Photo) -> tuple[int, int, int, int]:
         x, y, width, height = (round(float(part)) for part in text.replace(",", " ").split())
     except ValueError as error:
         raise PeopleError(f"'box' must be four numbers x,y,width,height, not {text!r}") from error
-    if min(width, height) < MIN_FACE_SIDE:
-        raise PeopleError(f"a face must be at least {MIN_FACE_SIDE} pixels wide and high")
+    if min(width, height) < MIN_GIVEN_FACE_SIDE:
+        raise PeopleError(f"a face must be at least {MIN_GIVEN_FACE_SIDE} pixels wide and high")
     if x < 0 or y < 0 or x + width > photo.width or y + height > photo.height:
         raise PeopleError(f"the box {x},{y},{width},{height} does not lie inside the {photo.width}x{photo.height} "
                           "photo")

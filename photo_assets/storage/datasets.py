@@ -28,6 +28,16 @@ def write_parquet(target: Path, table: pa.Table) -> None:
     write_atomically(target, buffer.getvalue())
 
 
+def conformed(table: pa.Table | None, schema: pa.Schema) -> pa.Table:
+    """The table's columns of `schema`, in its order and types; an empty table of it for no table."""
+    return schema.empty_table() if table is None else table.select(schema.names).cast(schema)
+
+
+def read_parquet(path: Path, schema: pa.Schema) -> pa.Table:
+    """A Parquet file written with `schema`, or an empty table of it before the file exists."""
+    return conformed(pq.read_table(path) if path.exists() else None, schema)
+
+
 class DataStore:
     """The per-batch datasets of one data folder."""
 

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from photo_assets.analysis.catalog import encode_path
-from photo_assets.storage.layout import DataLayout
+from photo_assets.storage.layout import XMP_SUFFIX, DataLayout
 from photo_assets.storage.manifests import ManifestEntry, write_manifest
 
 # Batches of at most this many files: few enough partitions for 100k photos (200), small enough to finish in minutes.
@@ -29,7 +29,7 @@ DEFAULT_MAX_WAIT_SECONDS = 10 * 60
 HIDDEN_PREFIX = "."
 # Sidecars (digiKam's IMG_1.jpg.xmp, Lightroom's IMG_1.xmp, ours when written beside the photos) describe photos and
 # are read with them (added_faces); catalogued as photos they would be errors, and ours would come back as new files.
-SIDECAR_SUFFIXES = (".xmp",)
+SIDECAR_SUFFIXES = (XMP_SUFFIX,)
 
 
 @dataclass

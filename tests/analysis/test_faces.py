@@ -22,6 +22,7 @@ from photo_assets.analysis.contact_sheet import CROP_SIDE, face_crop
 from photo_assets.analysis.descriptors import Descriptor, descriptor_of
 from photo_assets.analysis.faces import EMBEDDING_SIZE, FaceAnalyzer, PhotoFaces, face_id
 from photo_assets.analysis.images import EXIF_ORIENTATION, PhotoError, open_oriented, open_reduced
+from photo_assets.analysis.regions import overlap
 from photo_assets.settings import Settings
 
 MIN_AUC = 0.99
@@ -94,10 +95,7 @@ def identity_results(request, deepface_dir: Path, identities) -> dict[str, Photo
 
 
 def _iou(face, other) -> float:
-    width = max(0, min(face.x + face.width, other.x + other.width) - max(face.x, other.x))
-    height = max(0, min(face.y + face.height, other.y + other.height) - max(face.y, other.y))
-    overlap = width * height
-    return overlap / (face.width * face.height + other.width * other.height - overlap)
+    return overlap((face.x, face.y, face.width, face.height), (other.x, other.y, other.width, other.height))
 
 
 def _auc(positives: np.ndarray, negatives: np.ndarray) -> float:

@@ -329,11 +329,12 @@ if (page === "places") {
   const DOT_PIXELS = 9; // radius of the largest town's dot on screen
   const box = (text) => text.split(" ").map(Number);
   let view = box(map.getAttribute("viewBox"));
+  // Map units a screen pixel spans (the viewBox is fitted whole, so the larger of the two ratios).
+  const unitsPerPixel = (shown) => Math.max(shown[2] / map.clientWidth, shown[3] / map.clientHeight);
   function show(next) {
     view = next;
     map.setAttribute("viewBox", view.join(" "));
-    const unitsPerPixel = Math.max(view[2] / map.clientWidth, view[3] / map.clientHeight);
-    for (const dot of dots) dot.setAttribute("r", DOT_PIXELS * unitsPerPixel * Number(dot.dataset.scale));
+    for (const dot of dots) dot.setAttribute("r", DOT_PIXELS * unitsPerPixel(view) * Number(dot.dataset.scale));
   }
   function zoom(factor, centreX = view[0] + view[2] / 2, centreY = view[1] + view[3] / 2) {
     const width = Math.min(360, Math.max(0.5, view[2] * factor));
@@ -357,8 +358,8 @@ if (page === "places") {
     if (!drag.moved) map.setPointerCapture(event.pointerId);
     drag.moved = true;
     map.classList.add("dragging");
-    const unitsPerPixel = Math.max(drag.view[2] / map.clientWidth, drag.view[3] / map.clientHeight);
-    show([drag.view[0] - dx * unitsPerPixel, drag.view[1] - dy * unitsPerPixel, drag.view[2], drag.view[3]]);
+    const units = unitsPerPixel(drag.view);
+    show([drag.view[0] - dx * units, drag.view[1] - dy * units, drag.view[2], drag.view[3]]);
   });
   map.addEventListener("pointerup", () => { map.classList.remove("dragging"); setTimeout(() => { drag = null; }, 0); });
   map.addEventListener("click", (event) => { if (drag && drag.moved) event.preventDefault(); }, true);
