@@ -13,6 +13,10 @@ The grouping's cost at a library's scale (--library photos, 0 to skip): the near
 on random hashes (a DCT hash sets half its bits, so its bands spread as random ones do) of which 1% are copies of
 another photo with 0-4 bits changed; once for the first run (every photo looked up) and once for a run after
 --new photos arrived (only those looked up, the earlier groups given).
+
+Flatness: the detail level (the strongest low frequency of the hash's DCT) of every shared photo's small copy, the
+corpora's and the lfw_train people's, and of ../shared/corpus/mixed's files that decode: the lowest ones, and the
+lowest at or above FLAT_LEVEL, below which a photo is flat and gets no hash.
 """
 
 from __future__ import annotations
@@ -29,14 +33,17 @@ from PIL import Image, ImageEnhance, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools and bench, when run as a script
 
-from photo_assets.analysis.colours import DECODE_MIN_SIDE  # noqa: E402
+from photo_assets.analysis.colours import DECODE_MIN_SIDE, small_copy  # noqa: E402
 from photo_assets.analysis.duplicates import (  # noqa: E402
+    FLAT_LEVEL,
     HASH_BITS,
     MAX_DISTANCE,
+    detail_level,
     fingerprints,
     group_shots,
     shot_distance,
 )
+from photo_assets.analysis.images import PhotoError  # noqa: E402
 
 # Photos smaller than this (the corpus' edge cases) have no quarter-size copy worth the name.
 MIN_SIDE = 64
@@ -103,6 +110,22 @@ def grouping_cost(photos: int, new: int) -> None:
           f" ({len(later):,} photos in groups)")
 
 
+def flatness(paths: list[Path]) -> None:
+    """The lowest detail levels of the photos' small copies (as the colour step makes them), among those that
+    decode: where flat photos end and real ones begin."""
+    levels = []
+    for path in paths:
+        try:
+            levels.append((detail_level(small_copy(path)), path.relative_to(path.parents[1])))
+        except PhotoError:
+            continue  # a broken file of the mixed corpus: the pipeline records its error, it has no hash
+    levels.sort()
+    real = [level for level, _ in levels if level >= FLAT_LEVEL]
+    print(f"\ndetail levels of {len(levels)} photos that decode (flat below {FLAT_LEVEL}): lowest "
+          + ", ".join(f"{level:.1f} {name}" for level, name in levels[:8])
+          + f"; the lowest at or above the threshold {min(real):.1f}; photos below it {len(levels) - len(real)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
@@ -151,6 +174,8 @@ def main() -> None:
     print(f"\nlook-alikes: closest pair of one person {min(alike)} bits, of GPS photos {min(places)} bits")
     print(f"hashes: median {1000 * float(np.median(seconds)):.2f} ms a photo (reducing the full decode to 256 px"
           " included; the pipeline hashes the colour step's small copy)")
+    flatness(originals + [path for folder in people for path in sorted(folder.glob("*.jpg"))]
+             + sorted(path for path in (args.shared / "corpus" / "mixed").rglob("*") if path.is_file()))
     if args.library:
         grouping_cost(args.library, args.new)
 

@@ -30,8 +30,7 @@ HASH_SIDE = 8  # the low-frequency block kept: 8 x 8 = 64 bits
 HASH_BITS = HASH_SIDE * HASH_SIDE
 # A photo whose low frequencies all stay below this (orthonormal DCT of 0-255 grey) is flat: a blank frame, a
 # single colour, a 1 px file. Its hash's bits are rounding noise, the same for any flat photo, so it gets none and
-# is nobody's near-duplicate. On 900 shared photos (the corpora and 500 lfw_train faces) the flat ones measure 0.0
-# and the next 3.1 (a near-blank test PNG); every real photo measures 25 or more.
+# is nobody's near-duplicate. bench/duplicates.py prints the lowest levels of the shared photos.
 FLAT_LEVEL = 8.0
 # The centre crops hashed beside the whole photo: a share of each side left out.
 CROPS = (0.05, 0.10)
@@ -61,6 +60,16 @@ def _low_frequencies(image: Image.Image) -> np.ndarray:
     return (DCT @ grey @ DCT.T)[:HASH_SIDE, :HASH_SIDE].ravel()
 
 
+def _level(low: np.ndarray) -> float:
+    return float(np.abs(low[1:]).max())
+
+
+def detail_level(image: Image.Image) -> float:
+    """The strongest of the low frequencies a hash is made of (the constant term left out): below FLAT_LEVEL the
+    photo is flat and gets no hash."""
+    return _level(_low_frequencies(image))
+
+
 def _hash(image: Image.Image, low: np.ndarray | None = None) -> int:
     low = _low_frequencies(image) if low is None else low
     value = int(np.packbits(low > np.median(low[1:])).view(">u8")[0])
@@ -70,7 +79,7 @@ def _hash(image: Image.Image, low: np.ndarray | None = None) -> int:
 def fingerprints(image: Image.Image) -> tuple[int, ...]:
     """The hashes of the whole photo and of its CROPS centres, in that order; none for a flat photo."""
     low = _low_frequencies(image)
-    if np.abs(low[1:]).max() < FLAT_LEVEL:
+    if _level(low) < FLAT_LEVEL:
         return ()
     hashes = [_hash(image, low)]
     for share in CROPS:
