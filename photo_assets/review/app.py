@@ -35,7 +35,8 @@ from photo_assets.storage import DataLayout
 
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_BODY = 64 * 1024  # bytes of a request body: an edit is a few hundred
-# Pages larger than this are gzipped: the places map is ~0.8 MB of path data, a third of that compressed.
+# Pages larger than this are gzipped: the Places page is over a megabyte of path data, about a quarter of that
+# gzipped (bench/find.py prints both).
 GZIP_MIN_BYTES = 4096
 
 

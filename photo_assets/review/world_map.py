@@ -16,8 +16,8 @@ import shapely
 
 from photo_assets.analysis.location import COUNTRIES_FILE_NAME
 
-# Degrees: 547k points of the 1:10m outlines become ~63k, a ~0.8 MB page (~0.3 MB gzipped) that still draws a
-# town's coast recognisably when zoomed to a region; 0.1 degrees halves that but turns small countries to blobs.
+# Degrees: the 1:10m outlines' 547k points become 63k (bench/find.py prints both, and the page's size), and a town's
+# coast is still recognisable when the map is zoomed to a region.
 SIMPLIFY_DEGREES = 0.05
 COORDINATE_DECIMALS = 2  # ~1 km: finer than the simplification
 # The world as drawn: Antarctica and the Arctic ocean's edge would take a third of the map and hold no photos.
